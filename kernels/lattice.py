@@ -70,6 +70,8 @@ def reduce_cell(cell, pbc):
         for a in range(m):
             ka = periodic[a]
             norm_a = _dot(basis[ka], basis[ka])
+            if norm_a <= 0.0:  # reduced to zero: the vectors were dependent
+                return basis, transform, False
             for b in range(m):
                 if a == b:
                     continue

@@ -78,7 +78,8 @@ class NeighborList:
         self._buffers_with_vectors: PairBuffers = _empty_buffers(0, True)
 
     def compute(self, positions: np.ndarray, cell: np.ndarray | None,
-                pbc: bool | Sequence[bool], *, vectors: bool = False) -> Neighbors:
+                pbc: bool | Sequence[bool], *, vectors: bool = False,
+                _own: bool = False) -> Neighbors:
         """Pairs of one structure; see `neighbor_list` for the contract."""
         positions, cell, pbc, dtype = check_structure(positions, cell, pbc)
         buffers = self._buffers_with_vectors if vectors else self._buffers
@@ -91,11 +92,11 @@ class NeighborList:
         else:
             self._buffers = tuple(buffers)
         return _finish(Neighbors, buffers, n, vectors, self.sorted,
-                       positions.shape[0], dtype)
+                       positions.shape[0], dtype, _own)
 
     def compute_batch(self, positions: np.ndarray, cells: np.ndarray,
                       pbcs: np.ndarray | bool | Sequence[bool], counts: np.ndarray,
-                      *, vectors: bool = False) -> BatchedNeighbors:
+                      *, vectors: bool = False, _own: bool = False) -> BatchedNeighbors:
         """Pairs of many structures; see `batched_neighbor_list`."""
         positions, cells, pbcs, counts, dtype = check_batch(positions, cells, pbcs, counts)
         buffers = self._buffers_with_vectors if vectors else self._buffers
@@ -109,13 +110,17 @@ class NeighborList:
         else:
             self._buffers = tuple(buffers)
         result = _finish(Neighbors, buffers, n, vectors, self.sorted,
-                         positions.shape[0], dtype)
+                         positions.shape[0], dtype, _own)
         return BatchedNeighbors(*result, pair_counts=pair_counts)
 
 
 def _finish(kind, buffers: PairBuffers, n: int, vectors: bool, sort: bool,
-            n_atoms: int, dtype: np.dtype):
-    out_i, out_j, out_S, out_d, out_D = (b[:n] for b in buffers)
+            n_atoms: int, dtype: np.dtype, own: bool = False):
+    """Trim buffers to n pairs; with `own`, copy when the buffers are much larger."""
+    if own and not sort and buffers[0].shape[0] > 2 * n + 1024:
+        out_i, out_j, out_S, out_d, out_D = (b[:n].copy() for b in buffers)
+    else:
+        out_i, out_j, out_S, out_d, out_D = (b[:n] for b in buffers)
     if sort:
         out_i, out_j, out_S, out_d, out_D = sort_pairs(out_i, out_j, out_S, out_d, out_D, n_atoms)
     if dtype != np.float64:
@@ -139,8 +144,7 @@ def neighbor_list(positions: np.ndarray, cell: np.ndarray | None,
     i, then j, then S; `vectors` also returns D.
     """
     calculator = NeighborList(cutoff, self_interaction=self_interaction, sorted=sorted)
-    result = calculator.compute(positions, cell, pbc, vectors=vectors)
-    return _trimmed(result)
+    return calculator.compute(positions, cell, pbc, vectors=vectors, _own=True)
 
 
 def batched_neighbor_list(positions: np.ndarray, cells: np.ndarray,
@@ -157,13 +161,4 @@ def batched_neighbor_list(positions: np.ndarray, cells: np.ndarray,
     pair_counts[:s].sum() : pair_counts[:s + 1].sum().
     """
     calculator = NeighborList(cutoff, self_interaction=self_interaction, sorted=sorted)
-    result = calculator.compute_batch(positions, cells, pbcs, counts, vectors=vectors)
-    return BatchedNeighbors(*_trimmed(result[:5]), pair_counts=result.pair_counts)
-
-
-def _trimmed(result: tuple) -> Neighbors:
-    """Copy views whose buffer is much larger than the data, to free the rest."""
-    i = result[0]
-    if i.base is not None and i.base.shape[0] > 2 * i.shape[0] + 1024:
-        result = tuple(None if a is None else a.copy() for a in result)
-    return Neighbors(*result)
+    return calculator.compute_batch(positions, cells, pbcs, counts, vectors=vectors, _own=True)
