@@ -1,0 +1,36 @@
+# Two entry points on a fresh machine with Python >= 3.11 and pip:
+#   make demo   installs kozo in .venv and runs the main job
+#   make test   installs kozo with its test tools in .venv and runs the tests
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+demo: $(VENV)/.installed-run
+	$(BIN)/kozo neighbors kozo/examples/NaCl.cif kozo/examples/Si-diamond.cif \
+		kozo/examples/benzene.xyz --cutoff 5.0
+
+test: $(VENV)/.installed-all
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-all
+	$(BIN)/python bench/neighbor_list.py
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# torch first and pinned: an unpinned install pulls a multi-GB CUDA build.
+$(VENV)/.installed-run: pyproject.toml $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[edge,hub,train]'
+	touch $@
+
+$(VENV)/.installed-all: pyproject.toml $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[all]'
+	touch $@
+
+clean:
+	rm -rf $(VENV)

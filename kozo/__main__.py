@@ -1,0 +1,5 @@
+import sys
+
+from kozo.cli import main
+
+sys.exit(main())
