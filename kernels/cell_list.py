@@ -25,7 +25,7 @@ STATUS_NONFINITE_CELL = 5
 BIN_SIZE_IN_CUTOFFS = 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _empty_outputs(capacity, want_vectors):
     n_vectors = capacity if want_vectors else 0
     return (np.empty(capacity, np.int64), np.empty(capacity, np.int64),
@@ -33,7 +33,7 @@ def _empty_outputs(capacity, want_vectors):
             np.empty((n_vectors, 3)))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grow(out_i, out_j, out_S, out_d, out_D, n_used, capacity, want_vectors):
     """Copy the first n_used pairs into buffers of the new capacity."""
     new_i, new_j, new_S, new_d, new_D = _empty_outputs(capacity, want_vectors)
@@ -46,9 +46,39 @@ def _grow(out_i, out_j, out_S, out_d, out_D, n_used, capacity, want_vectors):
     return new_i, new_j, new_S, new_d, new_D
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
+def _stencil_rows(reach, width, n_bins):
+    """Neighbour-bin rows (dx, dy) and the z half-width of each, trimmed to the sphere.
+
+    A row of bins along z is contiguous in memory; rows and z ranges whose
+    nearest point is farther than `reach` from the central bin are left out.
+    """
+    rx = min(n_bins[0] - 1, np.int64(np.ceil(reach / width[0])))
+    ry = min(n_bins[1] - 1, np.int64(np.ceil(reach / width[1])))
+    rz = min(n_bins[2] - 1, np.int64(np.ceil(reach / width[2])))
+    count = (2 * rx + 1) * (2 * ry + 1)
+    row_dx = np.empty(count, np.int64)
+    row_dy = np.empty(count, np.int64)
+    row_dz = np.empty(count, np.int64)
+    r = 0
+    for dx in range(-rx, rx + 1):
+        gap_x = max(0, abs(dx) - 1) * width[0]
+        for dy in range(-ry, ry + 1):
+            gap_y = max(0, abs(dy) - 1) * width[1]
+            left = reach * reach - gap_x * gap_x - gap_y * gap_y
+            if left <= 0.0:
+                continue
+            row_dx[r] = dx
+            row_dy[r] = dy
+            row_dz[r] = min(rz, np.int64(np.ceil(np.sqrt(left) / width[2])))
+            r += 1
+    return row_dx[:r], row_dy[:r], row_dz[:r]
+
+
+@njit(cache=True, nogil=True)
 def search_structure(positions, cell, pbc, cutoff, self_interaction, want_vectors,
-                     atom_offset, max_pairs, out_i, out_j, out_S, out_d, out_D, n_used):
+                     atom_offset, max_pairs, out_i, out_j, out_S, out_d, out_D, n_used,
+                     bin_size=BIN_SIZE_IN_CUTOFFS):
     """Append the pairs of one structure to the output buffers.
 
     Returns (status, value, n_used, out_i, out_j, out_S, out_d, out_D); the
@@ -82,9 +112,10 @@ def search_structure(positions, cell, pbc, cutoff, self_interaction, want_vector
             length = np.sqrt(inverse[0, k] ** 2 + inverse[1, k] ** 2 + inverse[2, k] ** 2)
             reach[k] = cutoff * length * (1.0 + 1e-9) + 1e-12
     image_estimate = 0.0
+    offset = np.zeros(3, np.int64)
     for a in range(n_atoms):
         images = 1.0
-        offset = np.zeros(3, np.int64)
+        offset[:] = 0
         for k in range(3):
             f = (positions[a, 0] * inverse[0, k] + positions[a, 1] * inverse[1, k]
                  + positions[a, 2] * inverse[2, k])
@@ -147,21 +178,20 @@ def search_structure(positions, cell, pbc, cutoff, self_interaction, want_vector
                 lower[c] = x
             if x > upper[c]:
                 upper[c] = x
-    target = cutoff * BIN_SIZE_IN_CUTOFFS
+    target = cutoff * bin_size
     n_bins = np.ones(3, np.int64)
     for c in range(3):
         n_bins[c] = max(1, min(1 << 20, np.int64((upper[c] - lower[c]) / target)))
     # Cap the grid at a few bins per ghost: sparse structures in big boxes.
-    bin_cap = 4 * n_ghosts + 64
+    bin_cap = 8 * n_ghosts + 64
     while n_bins[0] * n_bins[1] * n_bins[2] > bin_cap:
         for c in range(3):
             n_bins[c] = max(1, (n_bins[c] + 1) // 2)
     width = np.empty(3)
-    stencil = np.empty(3, np.int64)
     for c in range(3):
         extent = upper[c] - lower[c]
         width[c] = extent / n_bins[c] if extent > 0.0 else target
-        stencil[c] = min(n_bins[c] - 1, np.int64(np.ceil(cutoff / width[c])))
+    row_dx, row_dy, row_dz = _stencil_rows(cutoff * (1.0 + 1e-9) + 1e-12, width, n_bins)
     total_bins = n_bins[0] * n_bins[1] * n_bins[2]
 
     # Counting sort of ghosts by bin, so that each bin is contiguous in memory.
@@ -212,38 +242,48 @@ def search_structure(positions, cell, pbc, cutoff, self_interaction, want_vector
         central_fill[central_bin[a]] += 1
 
     # Capacity from the candidate count and the expected hit ratio.
+    n_rows = row_dx.shape[0]
+    n_xy = n_bins[1] * n_bins[2]
     candidates = 0
+    stencil_volume = 0.0
+    for r in range(n_rows):
+        stencil_volume += (2 * row_dz[r] + 1) * width[0] * width[1] * width[2]
+    max_row = 0
     for b in range(total_bins):
         n_central = central_start[b + 1] - central_start[b]
         if n_central == 0:
             continue
         bz = b % n_bins[2]
         by = (b // n_bins[2]) % n_bins[1]
-        bx = b // (n_bins[1] * n_bins[2])
+        bx = b // n_xy
         in_stencil = 0
-        for nx in range(max(0, bx - stencil[0]), min(n_bins[0], bx + stencil[0] + 1)):
-            for ny in range(max(0, by - stencil[1]), min(n_bins[1], by + stencil[1] + 1)):
-                row = (nx * n_bins[1] + ny) * n_bins[2]
-                z0 = max(0, bz - stencil[2])
-                z1 = min(n_bins[2], bz + stencil[2] + 1)
-                in_stencil += bin_start[row + z1] - bin_start[row + z0]
+        for r in range(n_rows):
+            nx = bx + row_dx[r]
+            ny = by + row_dy[r]
+            if nx < 0 or nx >= n_bins[0] or ny < 0 or ny >= n_bins[1]:
+                continue
+            row = nx * n_xy + ny * n_bins[2]
+            in_row = (bin_start[row + min(n_bins[2], bz + row_dz[r] + 1)]
+                      - bin_start[row + max(0, bz - row_dz[r])])
+            in_stencil += in_row
+            max_row = max(max_row, in_row)
         candidates += n_central * in_stencil
-    stencil_volume = 1.0
-    for c in range(3):
-        stencil_volume *= min(2 * stencil[c] + 1, n_bins[c]) * width[c]
     sphere = 4.0 / 3.0 * np.pi * cutoff ** 3
     expected = candidates * min(1.0, sphere / stencil_volume)
     if n_used + expected > max_pairs:
         return (STATUS_TOO_MANY_PAIRS, np.int64(n_used + expected), n_used,
                 out_i, out_j, out_S, out_d, out_D)
     needed = n_used + min(candidates, np.int64(1.25 * expected) + 64)
-    if needed > out_i.shape[0]:
+    if needed > out_i.shape[0]:  # grow geometrically: batches append many times
+        capacity = max(needed, 2 * out_i.shape[0]) if n_used > 0 else needed
         out_i, out_j, out_S, out_d, out_D = _grow(out_i, out_j, out_S, out_d, out_D,
-                                                  n_used, needed, want_vectors)
+                                                  n_used, capacity, want_vectors)
 
     cutoff2 = cutoff * cutoff
     n = n_used
     capacity = out_i.shape[0]
+    hits = np.empty(max_row, np.int64)
+    squared = np.empty(max_row)
     for b in range(total_bins):
         c0 = central_start[b]
         c1 = central_start[b + 1]
@@ -251,52 +291,64 @@ def search_structure(positions, cell, pbc, cutoff, self_interaction, want_vector
             continue
         bz = b % n_bins[2]
         by = (b // n_bins[2]) % n_bins[1]
-        bx = b // (n_bins[1] * n_bins[2])
-        for nx in range(max(0, bx - stencil[0]), min(n_bins[0], bx + stencil[0] + 1)):
-            for ny in range(max(0, by - stencil[1]), min(n_bins[1], by + stencil[1] + 1)):
-                row = (nx * n_bins[1] + ny) * n_bins[2]
-                g0 = bin_start[row + max(0, bz - stencil[2])]
-                g1 = bin_start[row + min(n_bins[2], bz + stencil[2] + 1)]
-                if g0 == g1:
-                    continue
-                if n + (c1 - c0) * (g1 - g0) > capacity:
-                    capacity = max(2 * capacity, n + (c1 - c0) * (g1 - g0))
-                    out_i, out_j, out_S, out_d, out_D = _grow(
-                        out_i, out_j, out_S, out_d, out_D, n, capacity, want_vectors)
-                for ci in range(c0, c1):
-                    i = central_atoms[ci]
-                    xi = wrapped[i, 0]
-                    yi = wrapped[i, 1]
-                    zi = wrapped[i, 2]
-                    for h in range(g0, g1):
-                        dx = sorted_x[h] - xi
-                        dy = sorted_y[h] - yi
-                        dz = sorted_z[h] - zi
-                        d2 = dx * dx + dy * dy + dz * dz
-                        if d2 < cutoff2:
-                            j = sorted_atom[h]
-                            s0 = sorted_shift[h, 0] + wrap_shift[i, 0]
-                            s1 = sorted_shift[h, 1] + wrap_shift[i, 1]
-                            s2 = sorted_shift[h, 2] + wrap_shift[i, 2]
-                            if j == i and s0 == 0 and s1 == 0 and s2 == 0 and not self_interaction:
-                                continue
-                            out_i[n] = i + atom_offset
-                            out_j[n] = j + atom_offset
-                            out_S[n, 0] = s0
-                            out_S[n, 1] = s1
-                            out_S[n, 2] = s2
-                            out_d[n] = np.sqrt(d2)
-                            if want_vectors:
-                                out_D[n, 0] = dx
-                                out_D[n, 1] = dy
-                                out_D[n, 2] = dz
-                            n += 1
+        bx = b // n_xy
+        for r in range(n_rows):
+            nx = bx + row_dx[r]
+            ny = by + row_dy[r]
+            if nx < 0 or nx >= n_bins[0] or ny < 0 or ny >= n_bins[1]:
+                continue
+            row = nx * n_xy + ny * n_bins[2]
+            g0 = bin_start[row + max(0, bz - row_dz[r])]
+            g1 = bin_start[row + min(n_bins[2], bz + row_dz[r] + 1)]
+            if g0 == g1:
+                continue
+            if n + (c1 - c0) * (g1 - g0) > capacity:
+                capacity = max(2 * capacity, n + (c1 - c0) * (g1 - g0))
+                out_i, out_j, out_S, out_d, out_D = _grow(
+                    out_i, out_j, out_S, out_d, out_D, n, capacity, want_vectors)
+            for ci in range(c0, c1):
+                i = central_atoms[ci]
+                xi = wrapped[i, 0]
+                yi = wrapped[i, 1]
+                zi = wrapped[i, 2]
+                # Three passes: distances (vectorised), hit indices (branch-free:
+                # most candidates miss and a mispredicted branch costs more than
+                # the distance), then the output for the hits only.
+                length = g1 - g0
+                for h in range(length):
+                    dx = sorted_x[g0 + h] - xi
+                    dy = sorted_y[g0 + h] - yi
+                    dz = sorted_z[g0 + h] - zi
+                    squared[h] = dx * dx + dy * dy + dz * dz
+                m = 0
+                for h in range(length):
+                    hits[m] = h
+                    m += squared[h] < cutoff2
+                for k in range(m):
+                    h = g0 + hits[k]
+                    j = sorted_atom[h]
+                    s0 = sorted_shift[h, 0] + wrap_shift[i, 0]
+                    s1 = sorted_shift[h, 1] + wrap_shift[i, 1]
+                    s2 = sorted_shift[h, 2] + wrap_shift[i, 2]
+                    if j == i and s0 == 0 and s1 == 0 and s2 == 0 and not self_interaction:
+                        continue
+                    out_i[n] = i + atom_offset
+                    out_j[n] = j + atom_offset
+                    out_S[n, 0] = s0
+                    out_S[n, 1] = s1
+                    out_S[n, 2] = s2
+                    out_d[n] = np.sqrt(squared[hits[k]])
+                    if want_vectors:
+                        out_D[n, 0] = sorted_x[h] - xi
+                        out_D[n, 1] = sorted_y[h] - yi
+                        out_D[n, 2] = sorted_z[h] - zi
+                    n += 1
     return (STATUS_OK, 0, n, out_i, out_j, out_S, out_d, out_D)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def search_batch(positions, cells, pbcs, counts, cutoff, self_interaction, want_vectors,
-                 max_pairs, out_i, out_j, out_S, out_d, out_D):
+                 max_pairs, out_i, out_j, out_S, out_d, out_D, bin_size=BIN_SIZE_IN_CUTOFFS):
     """Pairs of many structures in one call, indices into the concatenated atoms.
 
     Returns (status, value, structure, n_pairs, pair_counts, out_i, out_j,
@@ -310,7 +362,7 @@ def search_batch(positions, cells, pbcs, counts, cutoff, self_interaction, want_
         last = first + counts[s]
         status, value, n_new, out_i, out_j, out_S, out_d, out_D = search_structure(
             positions[first:last], cells[s], pbcs[s], cutoff, self_interaction, want_vectors,
-            first, max_pairs, out_i, out_j, out_S, out_d, out_D, n)
+            first, max_pairs, out_i, out_j, out_S, out_d, out_D, n, bin_size)
         if status != STATUS_OK:
             return status, value, s, n, pair_counts, out_i, out_j, out_S, out_d, out_D
         pair_counts[s] = n_new - n

@@ -14,12 +14,12 @@ from numba import njit
 SINGULAR_TOLERANCE = 1e-10
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dot(a, b):
     return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cross(a, b):
     out = np.empty(3)
     out[0] = a[1] * b[2] - a[2] * b[1]
@@ -28,12 +28,12 @@ def _cross(a, b):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _unit(a):
     return a / np.sqrt(_dot(a, a))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def reduce_cell(cell, pbc):
     """Reduce the periodic rows of `cell` and complete them to a 3D basis.
 
@@ -119,7 +119,7 @@ def reduce_cell(cell, pbc):
     return basis, transform, True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def inverse_3x3(matrix):
     """Inverse of a non-singular 3x3 matrix by cofactors (no LAPACK needed)."""
     inverse = np.empty((3, 3))

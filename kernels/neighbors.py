@@ -16,9 +16,10 @@ import numpy as np
 from kernels import cell_list
 from kernels.input_checks import (check_batch, check_cutoff, check_structure,
                                   raise_for_status)
+from kernels.buffers import PREALLOCATE_ABOVE, PairBuffers, empty_buffers, expected_pairs
 from kernels.pair_sort import sort_pairs
+from kernels.threads import search_batch_threaded
 
-PairBuffers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 class Neighbors(NamedTuple):
@@ -54,10 +55,14 @@ def max_pairs(vectors: bool = False) -> int:
     return _memory_bytes() // 2 // _bytes_per_pair(vectors)
 
 
-def _empty_buffers(capacity: int, vectors: bool) -> PairBuffers:
-    return (np.empty(capacity, np.int64), np.empty(capacity, np.int64),
-            np.empty((capacity, 3), np.int32), np.empty(capacity),
-            np.empty((capacity if vectors else 0, 3)))
+def _buffers_for(current: PairBuffers, expected: float, vectors: bool) -> PairBuffers:
+    """Current buffers if big enough for the expected pairs, else new numpy ones."""
+    if expected < PREALLOCATE_ABOVE or current[0].shape[0] >= expected:
+        return current
+    capacity = int(1.15 * expected) + 1024
+    if capacity > max_pairs(vectors):  # let the search refuse it with its own estimate
+        return current
+    return empty_buffers(capacity, vectors)
 
 
 class NeighborList:
@@ -67,15 +72,27 @@ class NeighborList:
     until the next call on the same object (copy them to keep them). Creating
     one object per loop instead of calling `neighbor_list` each time saves the
     allocations when many structures of similar size go through.
+    `n_threads` > 1 splits batches across threads (single structures use one).
     """
 
     def __init__(self, cutoff: float, *, self_interaction: bool = False,
-                 sorted: bool = False) -> None:
+                 sorted: bool = False, n_threads: int = 1) -> None:
         self.cutoff = check_cutoff(cutoff)
+        if not isinstance(n_threads, int) or n_threads < 1:
+            raise ValueError(f"n_threads must be a positive integer; got {n_threads!r}")
+        self.n_threads = n_threads
         self.self_interaction = bool(self_interaction)
         self.sorted = bool(sorted)
-        self._buffers: PairBuffers = _empty_buffers(0, False)
-        self._buffers_with_vectors: PairBuffers = _empty_buffers(0, True)
+        self._buffers: PairBuffers = empty_buffers(0, False)
+        self._buffers_with_vectors: PairBuffers = empty_buffers(0, True)
+        self._chunk_buffers = {flag: [empty_buffers(0, flag)] * n_threads
+                               for flag in (False, True)}
+
+    def _keep(self, buffers, vectors: bool) -> None:
+        if vectors:
+            self._buffers_with_vectors = tuple(buffers)
+        else:
+            self._buffers = tuple(buffers)
 
     def compute(self, positions: np.ndarray, cell: np.ndarray | None,
                 pbc: bool | Sequence[bool], *, vectors: bool = False,
@@ -83,14 +100,15 @@ class NeighborList:
         """Pairs of one structure; see `neighbor_list` for the contract."""
         positions, cell, pbc, dtype = check_structure(positions, cell, pbc)
         buffers = self._buffers_with_vectors if vectors else self._buffers
+        if positions.shape[0] > 512 and pbc.all():
+            n_atoms = np.array([positions.shape[0]])
+            buffers = _buffers_for(buffers, expected_pairs(n_atoms, cell[None], pbc[None],
+                                                            self.cutoff), vectors)
         status, value, n, *buffers = cell_list.search_structure(
             positions, cell, pbc, self.cutoff, self.self_interaction, vectors, 0,
             max_pairs(vectors), *buffers, 0)
         raise_for_status(status, value, self.cutoff, positions.shape[0], vectors)
-        if vectors:
-            self._buffers_with_vectors = tuple(buffers)
-        else:
-            self._buffers = tuple(buffers)
+        self._keep(buffers, vectors)
         return _finish(Neighbors, buffers, n, vectors, self.sorted,
                        positions.shape[0], dtype, _own)
 
@@ -99,16 +117,29 @@ class NeighborList:
                       *, vectors: bool = False, _own: bool = False) -> BatchedNeighbors:
         """Pairs of many structures; see `batched_neighbor_list`."""
         positions, cells, pbcs, counts, dtype = check_batch(positions, cells, pbcs, counts)
+        if self.n_threads > 1 and len(counts) >= 2 * self.n_threads:
+            merged = self._buffers_with_vectors if vectors else self._buffers
+            chunks = self._chunk_buffers[vectors]
+            status, value, culprit, n, pair_counts, merged, chunks = search_batch_threaded(
+                positions, cells, pbcs, counts, self.cutoff, self.self_interaction, vectors,
+                max_pairs(vectors), chunks, merged)
+            self._chunk_buffers[vectors] = chunks
+            raise_for_status(status, value, self.cutoff, positions.shape[0], vectors,
+                             structure=culprit)
+            self._keep(merged, vectors)
+            result = _finish(Neighbors, merged, n, vectors, self.sorted,
+                             positions.shape[0], dtype, _own)
+            return BatchedNeighbors(*result, pair_counts=pair_counts)
         buffers = self._buffers_with_vectors if vectors else self._buffers
+        if positions.shape[0] > 512:
+            buffers = _buffers_for(buffers, expected_pairs(counts, cells, pbcs, self.cutoff),
+                                   vectors)
         status, value, culprit, n, pair_counts, *buffers = cell_list.search_batch(
             positions, cells, pbcs, counts, self.cutoff, self.self_interaction, vectors,
             max_pairs(vectors), *buffers)
         raise_for_status(status, value, self.cutoff, positions.shape[0], vectors,
                          structure=culprit)
-        if vectors:
-            self._buffers_with_vectors = tuple(buffers)
-        else:
-            self._buffers = tuple(buffers)
+        self._keep(buffers, vectors)
         result = _finish(Neighbors, buffers, n, vectors, self.sorted,
                          positions.shape[0], dtype, _own)
         return BatchedNeighbors(*result, pair_counts=pair_counts)
@@ -150,7 +181,8 @@ def neighbor_list(positions: np.ndarray, cell: np.ndarray | None,
 def batched_neighbor_list(positions: np.ndarray, cells: np.ndarray,
                           pbcs: np.ndarray | bool | Sequence[bool], counts: np.ndarray,
                           cutoff: float, *, self_interaction: bool = False,
-                          sorted: bool = False, vectors: bool = False) -> BatchedNeighbors:
+                          sorted: bool = False, vectors: bool = False,
+                          n_threads: int = 1) -> BatchedNeighbors:
     """Pairs of many structures in one compiled call, with no Python loop.
 
     positions: (sum(counts), 3) Å, the structures' atoms concatenated.
@@ -158,7 +190,9 @@ def batched_neighbor_list(positions: np.ndarray, cells: np.ndarray,
     bool / three bools for all; counts: (n_structures,) atoms per structure.
     i and j index the concatenated atoms; `pair_counts` says how many pairs
     belong to each structure, in order, so that structure s owns the slice
-    pair_counts[:s].sum() : pair_counts[:s + 1].sum().
+    pair_counts[:s].sum() : pair_counts[:s + 1].sum(). `n_threads` > 1 splits
+    the structures across threads; the result is identical.
     """
-    calculator = NeighborList(cutoff, self_interaction=self_interaction, sorted=sorted)
+    calculator = NeighborList(cutoff, self_interaction=self_interaction, sorted=sorted,
+                              n_threads=n_threads)
     return calculator.compute_batch(positions, cells, pbcs, counts, vectors=vectors, _own=True)

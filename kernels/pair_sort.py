@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _stable_order_by(keys, order, n_keys):
     """Reorder `order` stably by keys[order] (counting sort)."""
     start = np.zeros(n_keys + 1, np.int64)
@@ -24,7 +24,7 @@ def _stable_order_by(keys, order, n_keys):
     return result
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _shift_less(S, a, b):
     for c in range(3):
         if S[a, c] != S[b, c]:
@@ -32,7 +32,7 @@ def _shift_less(S, a, b):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sort_pairs(i, j, S, d, D, n_atoms):
     """Return (i, j, S, d, D) ordered by i, then j, then S (lexicographic)."""
     n_pairs = i.shape[0]

@@ -60,3 +60,45 @@ def test_a_bad_structure_is_named_by_its_index():
     cells = np.stack([5.0 * np.eye(3)] * 2)
     with pytest.raises(ValueError, match=r"atom 1 in structure 1"):
         batched_neighbor_list(positions, cells, True, np.array([3, 3]), 2.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(structures=st.lists(crystals(max_atoms=15), min_size=4, max_size=12),
+       cutoff=st.floats(0.5, 5.0), vectors=st.booleans())
+def test_threaded_batch_is_identical_to_one_thread(structures, cutoff, vectors):
+    positions = np.concatenate([c.positions for c in structures]).reshape(-1, 3)
+    cells = np.stack([c.cell for c in structures])
+    pbcs = np.stack([c.pbc for c in structures])
+    counts = np.array([len(c.positions) for c in structures])
+    one = batched_neighbor_list(positions, cells, pbcs, counts, cutoff, vectors=vectors)
+    two = batched_neighbor_list(positions, cells, pbcs, counts, cutoff, vectors=vectors,
+                                n_threads=2)
+    for ours, theirs in zip(one, two, strict=True):
+        if ours is None:
+            assert theirs is None
+        else:
+            np.testing.assert_array_equal(ours, theirs)
+
+
+def test_threaded_batch_names_the_bad_structure_by_its_global_index():
+    positions = np.zeros((12, 3))
+    positions[10, 0] = np.inf
+    cells = np.stack([5.0 * np.eye(3)] * 6)
+    with pytest.raises(ValueError, match=r"atom 0 in structure 5"):
+        batched_neighbor_list(positions, cells, True, np.full(6, 2), 2.0, n_threads=2)
+
+
+def test_reused_threaded_calculator_matches_fresh_calls_across_batches():
+    from kernels import NeighborList
+    rng = np.random.default_rng(4)
+    calculator = NeighborList(4.0, n_threads=2)
+    for n_structures in (9, 4, 13):
+        counts = rng.integers(1, 12, n_structures)
+        cells = np.stack([np.diag(rng.uniform(3, 8, 3)) for _ in range(n_structures)])
+        positions = rng.uniform(0, 6, (counts.sum(), 3))
+        reused = calculator.compute_batch(positions, cells, True, counts)
+        fresh = batched_neighbor_list(positions, cells, True, counts, 4.0)
+        np.testing.assert_array_equal(reused.pair_counts, fresh.pair_counts)
+        np.testing.assert_array_equal(reused.i, fresh.i)
+        np.testing.assert_array_equal(reused.S, fresh.S)
+        np.testing.assert_array_equal(reused.d, fresh.d)
