@@ -20,6 +20,15 @@ def prepare(cutoff: float):
     return compute
 
 
+def prepare_batch(cutoff: float, n_threads: int = 1):
+    """A reused calculator: its output buffers stay allocated between calls."""
+    calculator = NeighborList(cutoff, n_threads=n_threads)
+
+    def compute(positions, cells, pbcs, counts) -> int:
+        return len(calculator.compute_batch(positions, cells, pbcs, counts).i)
+    return compute
+
+
 def compute_batch(positions, cells, pbcs, counts, cutoff) -> int:
     return len(batched_neighbor_list(positions, cells, pbcs, counts, cutoff).i)
 
