@@ -76,6 +76,30 @@ def _stencil_rows(reach, width, n_bins):
 
 
 @njit(cache=True, nogil=True)
+def _bin_of(position, lower, width, n_bins):
+    """Flat index of the grid bin holding a Cartesian position (clamped to the grid)."""
+    b = 0
+    for c in range(3):
+        index = min(n_bins[c] - 1, max(0, np.int64((position[c] - lower[c]) / width[c])))
+        b = b * n_bins[c] + index
+    return b
+
+
+@njit(cache=True, nogil=True)
+def _row_range(b, r, n_bins, row_dx, row_dy, row_dz, bin_start):
+    """Ghosts [g0, g1) of stencil row r around bin b; empty when off the grid."""
+    n_xy = n_bins[1] * n_bins[2]
+    bz = b % n_bins[2]
+    nx = b // n_xy + row_dx[r]
+    ny = (b // n_bins[2]) % n_bins[1] + row_dy[r]
+    if nx < 0 or nx >= n_bins[0] or ny < 0 or ny >= n_bins[1]:
+        return 0, 0
+    row = nx * n_xy + ny * n_bins[2]
+    return (bin_start[row + max(0, bz - row_dz[r])],
+            bin_start[row + min(n_bins[2], bz + row_dz[r] + 1)])
+
+
+@njit(cache=True, nogil=True)
 def search_structure(positions, cell, pbc, cutoff, self_interaction, want_vectors,
                      atom_offset, max_pairs, out_i, out_j, out_S, out_d, out_D, n_used,
                      bin_size=BIN_SIZE_IN_CUTOFFS):
@@ -198,10 +222,7 @@ def search_structure(positions, cell, pbc, cutoff, self_interaction, want_vector
     ghost_bin = np.empty(n_ghosts, np.int64)
     bin_start = np.zeros(total_bins + 1, np.int64)
     for h in range(n_ghosts):
-        b = 0
-        for c in range(3):
-            index = min(n_bins[c] - 1, np.int64((ghost_position[h, c] - lower[c]) / width[c]))
-            b = b * n_bins[c] + index
+        b = _bin_of(ghost_position[h], lower, width, n_bins)
         ghost_bin[h] = b
         bin_start[b + 1] += 1
     for b in range(total_bins):
@@ -227,10 +248,7 @@ def search_structure(positions, cell, pbc, cutoff, self_interaction, want_vector
     central_start = np.zeros(total_bins + 1, np.int64)
     central_bin = np.empty(n_atoms, np.int64)
     for a in range(n_atoms):
-        b = 0
-        for c in range(3):
-            index = min(n_bins[c] - 1, max(0, np.int64((wrapped[a, c] - lower[c]) / width[c])))
-            b = b * n_bins[c] + index
+        b = _bin_of(wrapped[a], lower, width, n_bins)
         central_bin[a] = b
         central_start[b + 1] += 1
     for b in range(total_bins):
@@ -243,7 +261,6 @@ def search_structure(positions, cell, pbc, cutoff, self_interaction, want_vector
 
     # Capacity from the candidate count and the expected hit ratio.
     n_rows = row_dx.shape[0]
-    n_xy = n_bins[1] * n_bins[2]
     candidates = 0
     stencil_volume = 0.0
     for r in range(n_rows):
@@ -253,18 +270,10 @@ def search_structure(positions, cell, pbc, cutoff, self_interaction, want_vector
         n_central = central_start[b + 1] - central_start[b]
         if n_central == 0:
             continue
-        bz = b % n_bins[2]
-        by = (b // n_bins[2]) % n_bins[1]
-        bx = b // n_xy
         in_stencil = 0
         for r in range(n_rows):
-            nx = bx + row_dx[r]
-            ny = by + row_dy[r]
-            if nx < 0 or nx >= n_bins[0] or ny < 0 or ny >= n_bins[1]:
-                continue
-            row = nx * n_xy + ny * n_bins[2]
-            in_row = (bin_start[row + min(n_bins[2], bz + row_dz[r] + 1)]
-                      - bin_start[row + max(0, bz - row_dz[r])])
+            g0, g1 = _row_range(b, r, n_bins, row_dx, row_dy, row_dz, bin_start)
+            in_row = g1 - g0
             in_stencil += in_row
             max_row = max(max_row, in_row)
         candidates += n_central * in_stencil
@@ -289,17 +298,8 @@ def search_structure(positions, cell, pbc, cutoff, self_interaction, want_vector
         c1 = central_start[b + 1]
         if c0 == c1:
             continue
-        bz = b % n_bins[2]
-        by = (b // n_bins[2]) % n_bins[1]
-        bx = b // n_xy
         for r in range(n_rows):
-            nx = bx + row_dx[r]
-            ny = by + row_dy[r]
-            if nx < 0 or nx >= n_bins[0] or ny < 0 or ny >= n_bins[1]:
-                continue
-            row = nx * n_xy + ny * n_bins[2]
-            g0 = bin_start[row + max(0, bz - row_dz[r])]
-            g1 = bin_start[row + min(n_bins[2], bz + row_dz[r] + 1)]
+            g0, g1 = _row_range(b, r, n_bins, row_dx, row_dy, row_dz, bin_start)
             if g0 == g1:
                 continue
             if n + (c1 - c0) * (g1 - g0) > capacity:

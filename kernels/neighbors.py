@@ -117,26 +117,19 @@ class NeighborList:
                       *, vectors: bool = False, _own: bool = False) -> BatchedNeighbors:
         """Pairs of many structures; see `batched_neighbor_list`."""
         positions, cells, pbcs, counts, dtype = check_batch(positions, cells, pbcs, counts)
-        if self.n_threads > 1 and len(counts) >= 2 * self.n_threads:
-            merged = self._buffers_with_vectors if vectors else self._buffers
-            chunks = self._chunk_buffers[vectors]
-            status, value, culprit, n, pair_counts, merged, chunks = search_batch_threaded(
-                positions, cells, pbcs, counts, self.cutoff, self.self_interaction, vectors,
-                max_pairs(vectors), chunks, merged)
-            self._chunk_buffers[vectors] = chunks
-            raise_for_status(status, value, self.cutoff, positions.shape[0], vectors,
-                             structure=culprit)
-            self._keep(merged, vectors)
-            result = _finish(Neighbors, merged, n, vectors, self.sorted,
-                             positions.shape[0], dtype, _own)
-            return BatchedNeighbors(*result, pair_counts=pair_counts)
         buffers = self._buffers_with_vectors if vectors else self._buffers
-        if positions.shape[0] > 512:
-            buffers = _buffers_for(buffers, expected_pairs(counts, cells, pbcs, self.cutoff),
-                                   vectors)
-        status, value, culprit, n, pair_counts, *buffers = cell_list.search_batch(
-            positions, cells, pbcs, counts, self.cutoff, self.self_interaction, vectors,
-            max_pairs(vectors), *buffers)
+        if self.n_threads > 1 and len(counts) >= 2 * self.n_threads:
+            status, value, culprit, n, pair_counts, buffers, chunks = search_batch_threaded(
+                positions, cells, pbcs, counts, self.cutoff, self.self_interaction, vectors,
+                max_pairs(vectors), self._chunk_buffers[vectors], buffers)
+            self._chunk_buffers[vectors] = chunks
+        else:
+            if positions.shape[0] > 512:
+                buffers = _buffers_for(buffers, expected_pairs(counts, cells, pbcs, self.cutoff),
+                                       vectors)
+            status, value, culprit, n, pair_counts, *buffers = cell_list.search_batch(
+                positions, cells, pbcs, counts, self.cutoff, self.self_interaction, vectors,
+                max_pairs(vectors), *buffers)
         raise_for_status(status, value, self.cutoff, positions.shape[0], vectors,
                          structure=culprit)
         self._keep(buffers, vectors)

@@ -54,3 +54,11 @@ def distance_map(i, j, S, d):
     return {(a, b, tuple(s)): x for a, b, s, x in
             zip(np.asarray(i).tolist(), np.asarray(j).tolist(), np.asarray(S).tolist(),
                 np.asarray(d).tolist(), strict=True)}
+
+
+def concatenated(structures: list[Crystal]):
+    """(positions, cells, pbcs, counts) of a batch, as batched_neighbor_list takes them."""
+    positions = np.concatenate([c.positions for c in structures]).reshape(-1, 3)
+    return (positions, np.stack([c.cell for c in structures]),
+            np.stack([c.pbc for c in structures]),
+            np.array([len(c.positions) for c in structures]))

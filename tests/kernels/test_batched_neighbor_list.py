@@ -6,17 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernels import batched_neighbor_list, neighbor_list
-from tests.kernels.crystals import crystals, distance_map
+from tests.kernels.crystals import concatenated, crystals, distance_map
 
 
 @settings(max_examples=60, deadline=None)
 @given(structures=st.lists(crystals(max_atoms=15), min_size=1, max_size=8),
        cutoff=st.floats(0.5, 5.0), sort=st.booleans())
 def test_batched_equals_single_structure_by_structure(structures, cutoff, sort):
-    positions = np.concatenate([c.positions for c in structures]).reshape(-1, 3)
-    cells = np.stack([c.cell for c in structures])
-    pbcs = np.stack([c.pbc for c in structures])
-    counts = np.array([len(c.positions) for c in structures])
+    positions, cells, pbcs, counts = concatenated(structures)
     batch = batched_neighbor_list(positions, cells, pbcs, counts, cutoff, sorted=sort,
                                   vectors=True)
     assert batch.pair_counts.sum() == len(batch.i)
@@ -66,10 +63,7 @@ def test_a_bad_structure_is_named_by_its_index():
 @given(structures=st.lists(crystals(max_atoms=15), min_size=4, max_size=12),
        cutoff=st.floats(0.5, 5.0), vectors=st.booleans())
 def test_threaded_batch_is_identical_to_one_thread(structures, cutoff, vectors):
-    positions = np.concatenate([c.positions for c in structures]).reshape(-1, 3)
-    cells = np.stack([c.cell for c in structures])
-    pbcs = np.stack([c.pbc for c in structures])
-    counts = np.array([len(c.positions) for c in structures])
+    positions, cells, pbcs, counts = concatenated(structures)
     one = batched_neighbor_list(positions, cells, pbcs, counts, cutoff, vectors=vectors)
     two = batched_neighbor_list(positions, cells, pbcs, counts, cutoff, vectors=vectors,
                                 n_threads=2)
