@@ -90,14 +90,35 @@ def random_batch(n_structures: int = 1000, seed: int = 0):
 
 
 def median_time(function, budget: float = 1.0, max_repeats: int = 20) -> float:
-    function()  # warm-up (compilation, caches)
-    times = []
-    start = time.perf_counter()
-    while len(times) < max_repeats and (len(times) < 3 or time.perf_counter() - start < budget):
+    return interleaved_medians([function], budget, max_repeats)[0]
+
+
+def interleaved_medians(functions, budget: float = 2.0, max_repeats: int = 21,
+                        block: float = 0.02) -> list[float]:
+    """Median time per call of each function, taking them in turn round after round.
+
+    The machines are shared and their speed drifts within seconds: sampling
+    every contender side by side keeps the ratios honest. Within a round each
+    function runs a block of calls (about `block` seconds) so that a fast call
+    is not timed with the caches another contender just emptied.
+    """
+    first = []
+    for function in functions:
+        function()  # warm-up (compilation, caches)
         t0 = time.perf_counter()
         function()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        first.append(time.perf_counter() - t0)
+    calls = [max(1, int(block / max(elapsed, 1e-9))) for elapsed in first]
+    per_round = sum(n * elapsed for n, elapsed in zip(calls, first, strict=True))
+    rounds = int(min(max_repeats, max(3, budget / max(per_round, 1e-9))))
+    samples = [[] for _ in functions]
+    for _ in range(rounds):
+        for function, n_calls, times in zip(functions, calls, samples, strict=True):
+            t0 = time.perf_counter()
+            for _ in range(n_calls):
+                function()
+            times.append((time.perf_counter() - t0) / n_calls)
+    return [statistics.median(times) for times in samples]
 
 
 def cold_start(code: str, repeats: int = 5) -> float:
@@ -138,59 +159,67 @@ def main() -> None:
     print("-" * len(header))
 
     for case in crystal_cases(max_atoms):
+        arguments = (case.positions, case.cell, case.pbc)
         kozo_compute = kozo_peer.prepare(case.cutoff)
-        n_pairs = kozo_compute(case.positions, case.cell, case.pbc)
-        kozo_time = median_time(lambda: kozo_compute(case.positions, case.cell, case.pbc))
-        cells = []
-        peer_times = []
+        n_pairs = kozo_compute(*arguments)
+        contenders = [lambda: kozo_compute(*arguments)]
+        cells = {}
         for peer in peers:
-            compute = peer.prepare(case.cutoff)
             if peer.name == "ase" and len(case.positions) > 4096:
-                cells.append(f"{'skipped':>11}")
+                cells[peer.name] = "skipped"
                 continue
-            if compute(case.positions, case.cell, case.pbc) != n_pairs:
-                cells.append(f"{'MISMATCH':>11}")
+            compute = peer.prepare(case.cutoff)
+            if compute(*arguments) != n_pairs:
+                cells[peer.name] = "MISMATCH"
                 continue
-            elapsed = median_time(lambda: compute(case.positions, case.cell, case.pbc))
-            peer_times.append(elapsed)
-            cells.append(f"{format_time(elapsed):>11}")
-        best = f"{min(peer_times) / kozo_time:.2f}×" if peer_times else "—"
+            cells[peer.name] = len(contenders)
+            contenders.append(lambda compute=compute: compute(*arguments))
+        times = interleaved_medians(contenders)
+        peer_times = times[1:]
+        row = "".join(f"{cells[p.name] if isinstance(cells[p.name], str) else format_time(times[cells[p.name]]):>11}"
+                      for p in peers)
+        best = f"{min(peer_times) / times[0]:.2f}×" if peer_times else "—"
         print(f"{case.name:<24}{len(case.positions):>7}{case.cutoff:>6.1f}{n_pairs:>10}"
-              f"{format_time(kozo_time):>10}" + "".join(cells) + f"{best:>16}")
+              f"{format_time(times[0]):>10}" + row + f"{best:>16}", flush=True)
 
     positions, cells_batch, pbcs, counts = random_batch()
     cutoff = 5.0
     n_pairs = kozo_peer.compute_batch(positions, cells_batch, pbcs, counts, cutoff)
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    row = []
-    peer_times = []
+    variants = [("batch 1000 x 5-40 at.", None),
+                ("  same, reused object", kozo_peer.prepare_batch(cutoff, 1)),
+                ("  reused, 2 threads", kozo_peer.prepare_batch(cutoff, 2))]
+    contenders = [
+        (lambda: kozo_peer.compute_batch(positions, cells_batch, pbcs, counts, cutoff))
+        if calculator is None else (lambda calculator=calculator: calculator(
+            positions, cells_batch, pbcs, counts))
+        for _label, calculator in variants]
+    assert all(contender() == n_pairs for contender in contenders)
+    cells = {}
     for peer in peers:
+        if peer.name == "ase":  # about 100× slower than the rest: 20 s a round
+            cells[peer.name] = "skipped"
+            continue
         compute = peer.prepare(cutoff)
 
-        def loop():
+        def loop(compute=compute):
             return sum(compute(positions[offsets[s]:offsets[s + 1]], cells_batch[s], pbcs[s])
                        for s in range(len(counts)))
         if loop() != n_pairs:
-            row.append(f"{'MISMATCH':>11}")
+            cells[peer.name] = "MISMATCH"
             continue
-        elapsed = median_time(loop, budget=3.0, max_repeats=7)
-        peer_times.append(elapsed)
-        row.append(f"{format_time(elapsed):>11}")
-    variants = [("batch 1000 x 5-40 at.", 1, False), ("  same, reused object", 1, True),
-                ("  reused, 2 threads", 2, True)]
-    for label, n_threads, reuse in variants:
-        calculator = kozo_peer.prepare_batch(cutoff, n_threads) if reuse else None
-
-        def kozo_call():
-            if calculator is None:
-                return kozo_peer.compute_batch(positions, cells_batch, pbcs, counts, cutoff)
-            return calculator(positions, cells_batch, pbcs, counts)
-        assert kozo_call() == n_pairs
-        kozo_time = median_time(kozo_call, budget=2.0, max_repeats=15)
-        best = f"{min(peer_times) / kozo_time:.2f}×" if peer_times else "—"
+        cells[peer.name] = len(contenders)
+        contenders.append(loop)
+    times = interleaved_medians(contenders, budget=10.0, max_repeats=9)
+    peer_times = times[len(variants):]
+    row = "".join(f"{cells[p.name] if isinstance(cells[p.name], str) else format_time(times[cells[p.name]]):>11}"
+                  for p in peers)
+    for index, (label, _calculator) in enumerate(variants):
+        best = f"{min(peer_times) / times[index]:.2f}×" if peer_times else "—"
         print(f"{label:<24}{int(counts.sum()):>7}{cutoff:>6.1f}{n_pairs:>10}"
-              f"{format_time(kozo_time):>10}" + "".join(row) + f"{best:>16}")
-    print("(peers loop over the 1000 structures in Python, one thread; kozo makes one batched call)")
+              f"{format_time(times[index]):>10}" + row + f"{best:>16}")
+    print("(peers loop over the 1000 structures in Python, one thread; kozo makes one batched call;"
+          " ASE skipped: about 20 s a call)")
 
     if not args.quick:
         print("\ncold start: new process, warm caches, import + first call (64 atoms, 5 Å)")

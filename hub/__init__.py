@@ -1,0 +1,1 @@
+"""The hub: ingest, storage, identity, data API, model registry and notebook spawners."""

@@ -259,34 +259,37 @@ def search_structure(positions, cell, pbc, cutoff, self_interaction, want_vector
         central_atoms[central_fill[central_bin[a]]] = a
         central_fill[central_bin[a]] += 1
 
-    # Capacity from the candidate count and the expected hit ratio.
+    # Capacity from the candidate count and the expected hit ratio, unless the
+    # buffers already hold every candidate pair (small crystals in a batch).
     n_rows = row_dx.shape[0]
-    candidates = 0
-    stencil_volume = 0.0
-    for r in range(n_rows):
-        stencil_volume += (2 * row_dz[r] + 1) * width[0] * width[1] * width[2]
-    max_row = 0
-    for b in range(total_bins):
-        n_central = central_start[b + 1] - central_start[b]
-        if n_central == 0:
-            continue
-        in_stencil = 0
+    max_row = n_ghosts
+    if n_used + n_atoms * n_ghosts > out_i.shape[0]:
+        candidates = 0
+        stencil_volume = 0.0
         for r in range(n_rows):
-            g0, g1 = _row_range(b, r, n_bins, row_dx, row_dy, row_dz, bin_start)
-            in_row = g1 - g0
-            in_stencil += in_row
-            max_row = max(max_row, in_row)
-        candidates += n_central * in_stencil
-    sphere = 4.0 / 3.0 * np.pi * cutoff ** 3
-    expected = candidates * min(1.0, sphere / stencil_volume)
-    if n_used + expected > max_pairs:
-        return (STATUS_TOO_MANY_PAIRS, np.int64(n_used + expected), n_used,
-                out_i, out_j, out_S, out_d, out_D)
-    needed = n_used + min(candidates, np.int64(1.25 * expected) + 64)
-    if needed > out_i.shape[0]:  # grow geometrically: batches append many times
-        capacity = max(needed, 2 * out_i.shape[0]) if n_used > 0 else needed
-        out_i, out_j, out_S, out_d, out_D = _grow(out_i, out_j, out_S, out_d, out_D,
-                                                  n_used, capacity, want_vectors)
+            stencil_volume += (2 * row_dz[r] + 1) * width[0] * width[1] * width[2]
+        max_row = 0
+        for b in range(total_bins):
+            n_central = central_start[b + 1] - central_start[b]
+            if n_central == 0:
+                continue
+            in_stencil = 0
+            for r in range(n_rows):
+                g0, g1 = _row_range(b, r, n_bins, row_dx, row_dy, row_dz, bin_start)
+                in_row = g1 - g0
+                in_stencil += in_row
+                max_row = max(max_row, in_row)
+            candidates += n_central * in_stencil
+        sphere = 4.0 / 3.0 * np.pi * cutoff ** 3
+        expected = candidates * min(1.0, sphere / stencil_volume)
+        if n_used + expected > max_pairs:
+            return (STATUS_TOO_MANY_PAIRS, np.int64(n_used + expected), n_used,
+                    out_i, out_j, out_S, out_d, out_D)
+        needed = n_used + min(candidates, np.int64(1.25 * expected) + 64)
+        if needed > out_i.shape[0]:  # grow geometrically: batches append many times
+            capacity = max(needed, 2 * out_i.shape[0]) if n_used > 0 else needed
+            out_i, out_j, out_S, out_d, out_D = _grow(out_i, out_j, out_S, out_d, out_D,
+                                                      n_used, capacity, want_vectors)
 
     cutoff2 = cutoff * cutoff
     n = n_used

@@ -153,3 +153,25 @@ def test_strongly_skewed_cell_matches_ase():
     rng = np.random.default_rng(11)
     crystal = Crystal(rng.uniform(0, 1, (12, 3)) @ cell, cell, np.ones(3, bool))
     assert_matches_ase(crystal, 5.0)
+
+
+def test_pairs_exactly_at_the_cutoff_are_left_out():
+    cell = 2.0 * np.eye(3)  # simple cubic: six images at exactly 2.0 Å
+    at_cutoff = neighbor_list(np.zeros((1, 3)), cell, True, 2.0)
+    just_beyond = neighbor_list(np.zeros((1, 3)), cell, True, np.nextafter(2.0, 3.0))
+    assert len(at_cutoff.i) == 0
+    assert len(just_beyond.i) == 6
+    assert sorted(map(tuple, just_beyond.S.tolist())) == sorted(
+        [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)])
+
+
+def test_degenerate_cell_without_pbc_still_finds_every_pair():
+    # Found by hypothesis: ASE misses the 0.61 Å pair here because it bins along
+    # a cell vector of 1e-16 Å although no direction is periodic.
+    positions = np.array([[0.0205, 0.3108, 0.0410], [0.4564, 1.7260, 0.9128],
+                          [0.2718, 1.2731, 0.5436]])
+    cell = np.array([[1e-16, 0, 0], [0, 1.0, 0], [0.5, 1.0, 1.0]])
+    ours = neighbor_list(positions, cell, False, 1.0)
+    distances = np.linalg.norm(positions[:, None] - positions[None], axis=2)
+    expected = {(a, b) for a in range(3) for b in range(3) if a != b and distances[a, b] < 1.0}
+    assert set(zip(ours.i.tolist(), ours.j.tolist(), strict=True)) == expected
