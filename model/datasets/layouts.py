@@ -1,0 +1,29 @@
+"""Pick the reader for a path: CDVAE CSV, CGCNN folder or Matbench JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from model.datasets.cdvae_csv import looks_like_cdvae_csv, read_cdvae_csv
+from model.datasets.cgcnn_folder import looks_like_cgcnn_folder, read_cgcnn_folder
+from model.datasets.matbench_json import looks_like_matbench_json, read_matbench_json
+from model.datasets.records import Dataset, DatasetError
+
+LAYOUTS = (
+    ("CGCNN folder (structure files + id_prop.csv)", looks_like_cgcnn_folder, read_cgcnn_folder),
+    ("CDVAE CSV (a 'cif' column + property columns)", looks_like_cdvae_csv, read_cdvae_csv),
+    ("Matbench JSON (DataFrame.to_json, .json or .json.gz)", looks_like_matbench_json,
+     read_matbench_json),
+)
+
+
+def read_dataset(path: str | Path) -> Dataset:
+    """Read a labelled data set in any known layout, chosen from the path."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file or folder")
+    for _description, matches, read in LAYOUTS:
+        if matches(path):
+            return read(path)
+    known = "; ".join(description for description, _m, _r in LAYOUTS)
+    raise DatasetError(f"{path}: not a data set layout kozo knows. Known layouts: {known}")

@@ -1,0 +1,18 @@
+"""A progress bar for long reads, quiet when tqdm is missing or output is not a terminal."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+def progress(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        yield from items
+        return
+    yield from tqdm(items, desc=description, total=total, unit="structure",
+                    disable=not sys.stderr.isatty(), leave=False)
