@@ -6,6 +6,7 @@ from pathlib import Path
 
 from model.datasets.cdvae_csv import looks_like_cdvae_csv, read_cdvae_csv
 from model.datasets.cgcnn_folder import looks_like_cgcnn_folder, read_cgcnn_folder
+from model.datasets.qm9 import read_qm9
 from model.datasets.matbench_json import looks_like_matbench_json, read_matbench_json
 from model.datasets.records import Dataset, DatasetError
 
@@ -17,13 +18,19 @@ LAYOUTS = (
 )
 
 
-def read_dataset(path: str | Path) -> Dataset:
-    """Read a labelled data set in any known layout, chosen from the path."""
+def read_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
+    """Read a labelled data set in any known layout, chosen from the path.
+
+    The name `qm9` (not a path) reads QM9 from the qm9pack package; `limit`
+    reads only its first molecules.
+    """
+    if str(path).lower() == "qm9":
+        return read_qm9(limit)
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
     for _description, matches, read in LAYOUTS:
         if matches(path):
             return read(path)
-    known = "; ".join(description for description, _m, _r in LAYOUTS)
+    known = "; ".join(description for description, _m, _r in LAYOUTS) + "; or the name qm9"
     raise DatasetError(f"{path}: not a data set layout kozo knows. Known layouts: {known}")
