@@ -1,0 +1,43 @@
+"""Export a PropertyModel to ONNX with dynamic atom, edge and graph counts.
+
+The dynamo exporter is used: the legacy one exports index_add without
+accumulating repeated indices, silently wrong (see NOTES.md), and a parity
+test on graphs with repeated receivers guards this.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from model.nn.batch import GraphBatch
+from model.nn.property_model import PropertyModel
+
+INPUT_NAMES = ["numbers", "edge_i", "edge_j", "edge_vectors", "graph_index", "graph_template"]
+OUTPUT_NAME = "properties"
+
+
+def example_inputs(batch: GraphBatch) -> tuple[torch.Tensor, ...]:
+    return (batch.numbers, batch.edge_i, batch.edge_j, batch.edge_vectors().detach().float(),
+            batch.graph_index, torch.zeros(batch.n_graphs, dtype=torch.float32))
+
+
+def export_onnx(model: PropertyModel, path: Path, example: GraphBatch) -> Path:
+    """Write model.onnx for float32 inputs; `example` needs ≥ 2 graphs, atoms and edges."""
+    if example.n_graphs < 2 or example.edge_i.shape[0] < 2:
+        raise ValueError(f"the example batch needs at least 2 graphs and 2 edges so that "
+                         f"their counts stay dynamic; got {example.n_graphs} graphs and "
+                         f"{example.edge_i.shape[0]} edges")
+    model = model.float().eval()
+    atoms, edges, graphs = (torch.export.Dim("n_atoms"), torch.export.Dim("n_edges"),
+                            torch.export.Dim("n_graphs"))
+    dynamic_shapes = ({0: atoms}, {0: edges}, {0: edges}, {0: edges}, {0: atoms}, {0: graphs})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        program = torch.onnx.export(model, example_inputs(example), dynamo=True,
+                                    dynamic_shapes=dynamic_shapes, input_names=INPUT_NAMES,
+                                    output_names=[OUTPUT_NAME], verbose=False)
+    program.save(str(path))
+    return path
