@@ -13,6 +13,7 @@ from typing import Sequence
 from kozo import __version__
 from kozo.errors import KozoError
 from kozo.neighbors_command import add_neighbors_command
+from model.cli import add_model_commands, add_predict_command
 
 USER_ERROR = 2
 
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kozo {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     add_neighbors_command(commands)
+    add_predict_command(commands)
+    add_model_commands(commands)
     return parser
 
 

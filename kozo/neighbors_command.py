@@ -9,31 +9,26 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
-
 import numpy as np
 
+from kozo.arguments import add_command, add_structure_files
 from kozo.errors import KozoError
 
 HISTOGRAM_WIDTH = 40
 
 
 def add_neighbors_command(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "neighbors", help="list periodic neighbours of structure files",
+    parser = add_command(
+        commands, "neighbors", help="list periodic neighbours of structure files",
         description="Find all atom pairs closer than a cutoff, across periodic images, and\n"
                     "summarise them: pairs, coordination per element, shortest distance and\n"
                     "a histogram of pair distances. Several files go through one batched call.\n\n"
                     "Examples:\n"
                     "  kozo neighbors NaCl.cif --cutoff 5.0\n"
-                    "  kozo neighbors POSCAR molecule.xyz --cutoff 3.5 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("structures", type=Path, nargs="+", metavar="STRUCTURE",
-                        help="CIF, POSCAR/CONTCAR or (extended) XYZ file")
+                    "  kozo neighbors POSCAR molecule.xyz --cutoff 3.5 --json")
+    add_structure_files(parser)
     parser.add_argument("--cutoff", type=float, default=5.0,
                         help="pair radius in Å (default: 5.0); pairs with d < cutoff count")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object per file instead of the summary")
     parser.set_defaults(run=run_neighbors)
 
 

@@ -7,6 +7,9 @@ test on graphs with repeated receivers guards this.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -35,9 +38,24 @@ def export_onnx(model: PropertyModel, path: Path, example: GraphBatch) -> Path:
     dynamic_shapes = ({0: atoms}, {0: edges}, {0: edges}, {0: edges}, {0: atoms}, {0: graphs})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings(), _quiet_loggers():
+        warnings.simplefilter("ignore")  # the exporter's notes on axes and deprecations
         program = torch.onnx.export(model, example_inputs(example), dynamo=True,
                                     dynamic_shapes=dynamic_shapes, input_names=INPUT_NAMES,
                                     output_names=[OUTPUT_NAME], verbose=False)
     program.save(str(path))
     return path
+
+
+@contextlib.contextmanager
+def _quiet_loggers():
+    """Keep the exporter's informational logging off the user's terminal."""
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "torch.onnx", "onnx_ir")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

@@ -21,8 +21,8 @@ LAYOUTS = (
 def read_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
     """Read a labelled data set in any known layout, chosen from the path.
 
-    The name `qm9` (not a path) reads QM9 from the qm9pack package; `limit`
-    reads only its first molecules.
+    The name `qm9` (not a path) reads QM9 from the qm9pack package. `limit`
+    keeps only the first structures (in file order), for quick runs.
     """
     if str(path).lower() == "qm9":
         return read_qm9(limit)
@@ -31,6 +31,15 @@ def read_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
         raise DatasetError(f"{path}: no such file or folder")
     for _description, matches, read in LAYOUTS:
         if matches(path):
-            return read(path)
+            return _first(read(path), limit)
     known = "; ".join(description for description, _m, _r in LAYOUTS) + "; or the name qm9"
     raise DatasetError(f"{path}: not a data set layout kozo knows. Known layouts: {known}")
+
+
+def _first(dataset: Dataset, limit: int | None) -> Dataset:
+    """The first `limit` samples, with a fingerprint that says so."""
+    if limit is None or limit >= len(dataset.samples):
+        return dataset
+    dataset.samples = dataset.samples[:limit]
+    dataset.fingerprint = f"{dataset.fingerprint}:first-{limit}"
+    return dataset

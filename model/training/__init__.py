@@ -1,0 +1,1 @@
+"""Training property models: configuration, splits, normalisation, the loop, the artifact."""

@@ -1,0 +1,154 @@
+"""Training end to end on a small data set built here: outputs, learning, determinism, resume."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+from pymatgen.io.cif import CifWriter
+
+from model.infer import Predictor
+from model.datasets import read_dataset
+from model.training.config import ConfigError, TrainConfig, load_config
+from model.training.trainer import train
+
+SITES = ["Sr", "Ti", "O", "O", "O"]
+FRACTIONAL = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    """60 cubic perovskites whose target is their lattice constant (Å), learnable from distances."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "val.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["", "material_id", "cif", "lattice_a", "volume_per_atom"])
+        for k in range(60):
+            a = rng.uniform(3.6, 4.4)
+            crystal = Structure(Lattice.cubic(a), SITES, FRACTIONAL)
+            crystal.perturb(0.03)
+            writer.writerow([k, f"p{k}", str(CifWriter(crystal)), a, crystal.volume / 5])
+    return path
+
+
+def config_for(data_file, output, **changes) -> TrainConfig:
+    values = dict(data=str(data_file), targets=["lattice_a", "volume_per_atom"],
+                  features=16, interactions=1, cutoff=4.0, batch_size=8, epochs=4,
+                  learning_rate=3e-3, output=str(output), cache_dir=str(output.parent / "cache"),
+                  name="test-model")
+    values.update(changes)
+    return TrainConfig(**values).validate()
+
+
+@pytest.fixture(scope="module")
+def trained(data_file, tmp_path_factory):
+    output = tmp_path_factory.mktemp("runs") / "run"
+    return train(config_for(data_file, output, epochs=12), show_progress=False)
+
+
+def test_a_run_writes_metrics_plot_checkpoints_and_artifact(trained):
+    output = trained.output
+    with (output / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, trained.epochs_run + 1))
+    assert (output / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (output / "best.pt").is_file() and (output / "last.pt").is_file()
+    summary = json.loads((output / "metrics.json").read_text())
+    assert summary["best_epoch"] == trained.best_epoch
+    metadata = json.loads((trained.artifact / "model.json").read_text())
+    ids = [set(metadata["splits"][s]) for s in ("train", "val", "test")]
+    assert sum(map(len, ids)) == 60 and set.union(*ids) == {f"p{k}" for k in range(60)}
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    assert metadata["elements"] == [8, 22, 38] and metadata["cutoff"] == 4.0
+
+
+def test_training_beats_predicting_the_mean(trained, data_file):
+    dataset = read_dataset(data_file)
+    metadata = json.loads((trained.artifact / "model.json").read_text())
+    train_ids = set(metadata["splits"]["train"])
+    lattice = dataset.target("lattice_a")
+    train_mean = lattice[[s.id in train_ids for s in dataset.samples]].mean()
+    test = [s.id in set(metadata["splits"]["test"]) for s in dataset.samples]
+    baseline = np.abs(lattice[test] - train_mean).mean()
+    assert trained.metrics["test"]["lattice_a"]["mae"] < 0.7 * baseline
+
+
+def test_the_exported_artifact_reproduces_the_test_metrics(trained, data_file):
+    dataset = read_dataset(data_file)
+    test_ids = set(json.loads((trained.artifact / "model.json").read_text())["splits"]["test"])
+    test = [s for s in dataset.samples if s.id in test_ids]
+    predicted = Predictor(trained.artifact).predict([s.structure for s in test])
+    mae = np.mean([abs(p["lattice_a"] - s.targets["lattice_a"]) for p, s in
+                   zip(predicted, test, strict=True)])
+    assert mae == pytest.approx(trained.metrics["test"]["lattice_a"]["mae"], rel=1e-4)
+
+
+def test_the_same_seed_gives_the_same_run(data_file, tmp_path):
+    first = train(config_for(data_file, tmp_path / "a"), show_progress=False)
+    second = train(config_for(data_file, tmp_path / "b"), show_progress=False)
+    assert (first.output / "metrics.csv").read_text() == (second.output / "metrics.csv").read_text()
+
+
+def test_resuming_continues_exactly_where_the_run_stopped(data_file, tmp_path):
+    straight = train(config_for(data_file, tmp_path / "straight", epochs=4), show_progress=False)
+    train(config_for(data_file, tmp_path / "resumed", epochs=2), show_progress=False)
+    resumed = train(config_for(data_file, tmp_path / "resumed", epochs=4), resume=True,
+                    show_progress=False)
+    assert ((resumed.output / "metrics.csv").read_text()
+            == (straight.output / "metrics.csv").read_text())
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data=x.csv", "targets=a", "colour=red"], r"unknown configuration keys \['colour'\]"),
+    (["data=x.csv", "targets=a", "epochs=many"], r"epochs must be of type int; got 'many'"),
+    (["targets=a"], r"data is required"),
+    (["data=x.csv", "targets=a", "train_fraction=0.95"], r"must leave a test split"),
+    (["data=x.csv", "targets=a", "summed_targets=b"], r"summed_targets \['b'\] are not among"),
+    (["data=x.csv", "targets=a", "architecture=mace"], r"architecture must be 'painn' or 'schnet'"),
+])
+def test_bad_configurations_name_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_cli_reports_a_missing_target_in_one_line(data_file, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "kozo", "model", "train", "--set", f"data={data_file}",
+         "--set", "targets=band_gap", "--set", f"output={tmp_path / 'run'}",
+         "--set", f"cache_dir={tmp_path / 'cache'}"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "has no target ['band_gap']; it has lattice_a, volume_per_atom" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_kozo_predict_prints_predictions_with_units(trained, tmp_path):
+    cif = tmp_path / "SrTiO3.cif"
+    CifWriter(Structure(Lattice.cubic(3.9), SITES, FRACTIONAL)).write_file(cif)
+    result = subprocess.run([sys.executable, "-m", "kozo", "predict", "--model",
+                             str(trained.artifact), str(cif), "--json"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stdout)
+    assert line["formula"] == "O3SrTi" and set(line["predictions"]) == {"lattice_a",
+                                                                          "volume_per_atom"}
+    expected = Predictor(trained.artifact).predict([read_dataset_structure(cif)])[0]
+    assert line["predictions"] == pytest.approx(expected)
+
+
+def test_kozo_predict_refuses_elements_the_model_never_saw(trained, tmp_path):
+    cif = tmp_path / "CsCl.cif"
+    CifWriter(Structure(Lattice.cubic(4.1), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+              ).write_file(cif)
+    result = subprocess.run([sys.executable, "-m", "kozo", "predict", "--model",
+                             str(trained.artifact), str(cif)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "never saw Cl, Cs" in result.stderr and "Traceback" not in result.stderr
+
+
+def read_dataset_structure(path):
+    from model.structure_files import read_structure
+    return read_structure(path)
