@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from kozo.arguments import add_command, add_structure_files
@@ -30,6 +31,43 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--resume", action="store_true",
                        help="continue from OUTPUT/last.pt with its optimizer and random state")
     train.set_defaults(run=run_train)
+
+    export = add_command(
+        model_commands, "export", help="write a model artifact from a training run",
+        description="Export a run's checkpoint as a model artifact: model.onnx plus model.json\n"
+                    "(targets and units, cutoff, elements, normalisation, data fingerprint,\n"
+                    "the exact train/val/test ids and the test metrics of these weights).\n\n"
+                    "Example:\n"
+                    "  kozo model export runs/perovskite --out artifacts/perovskite --version 1.1.0")
+    export.add_argument("run_folder", type=Path, metavar="RUN",
+                        help="run folder written by `kozo model train`")
+    export.add_argument("--out", type=Path, required=True, help="artifact folder to write")
+    export.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                        help="best validation epoch (default) or the last one")
+    export.add_argument("--name", help="artifact name (default: the run's)")
+    export.add_argument("--version", dest="artifact_version",
+                        help="artifact version (default: the run's)")
+    export.set_defaults(run=run_export)
+
+    evaluate = add_command(
+        model_commands, "evaluate", help="score a model artifact on a labelled data set",
+        description="Predict every structure of a data set with the artifact (onnxruntime, as\n"
+                    "on the Pi) and compare with a target column: MAE, RMSE, R² and n.\n"
+                    "Structures with elements the model never saw are skipped and counted.\n\n"
+                    "Examples:\n"
+                    "  kozo model evaluate --model model/pretrained/perovskite \\\n"
+                    "      --data ../shared/data/perov_5/val.csv --target heat_all --plot parity.png\n"
+                    "  kozo model evaluate --model runs/qm9/artifact --data qm9 --target gap --json")
+    evaluate.add_argument("--model", type=Path, required=True,
+                          help="artifact folder holding model.onnx and model.json")
+    evaluate.add_argument("--data", required=True,
+                          help="data set: CDVAE CSV, CGCNN folder, Matbench JSON, or qm9")
+    evaluate.add_argument("--target", required=True, help="the data set's column to score")
+    evaluate.add_argument("--limit", type=int, help="only the first N structures")
+    evaluate.add_argument("--json", action="store_true",
+                          help="print {mae, rmse, r2, n} as one JSON object")
+    evaluate.add_argument("--plot", type=Path, metavar="FILE.png", help="write a parity plot")
+    evaluate.set_defaults(run=run_evaluate)
     model.set_defaults(run=lambda args: model.print_help() or 2)
 
 
@@ -58,6 +96,45 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"  test {target}: MAE {values['mae']:.4g}, RMSE {values['rmse']:.4g}, "
               f"R² {values['r2']:.3f} (n={values['n']})")
     print(f"  artifact: {result.artifact}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from model.artifact import ArtifactMetadata
+    from model.training.export_run import export_run
+
+    folder = export_run(args.run_folder, args.out, checkpoint=args.checkpoint, name=args.name,
+                        version=args.artifact_version)
+    metadata = ArtifactMetadata.read(folder)
+    print(f"exported {metadata.name} {metadata.version} ({args.checkpoint} checkpoint) to {folder}")
+    for key, value in sorted(metadata.metrics.get("test", {}).items()):
+        if key.endswith("_mae"):
+            print(f"  test {key.removesuffix('_mae')} MAE {value:.4g}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from model.evaluation import evaluate
+    from model.plots import plot_parity
+
+    if args.limit is not None and args.limit < 1:
+        raise KozoError("--limit must be at least 1")
+    result = evaluate(args.model, args.data, args.target, limit=args.limit)
+    if result.skipped:
+        shown = ", ".join(result.skipped[:5]) + (", ..." if len(result.skipped) > 5 else "")
+        print(f"skipped {len(result.skipped)} structures with elements the model never saw "
+              f"({shown})", file=sys.stderr)
+    if args.plot:
+        plot_parity(result.predicted, result.actual, args.plot, label=result.target,
+                    unit=result.unit, title=f"{args.model.name} on {Path(args.data).name}")
+    if args.json:
+        print(json.dumps(result.metrics))
+    else:
+        m = result.metrics
+        print(f"{result.target} on {args.data}: MAE {m['mae']:.4g} {result.unit}, "
+              f"RMSE {m['rmse']:.4g} {result.unit}, R² {m['r2']:.4f}, n = {m['n']}")
+        if args.plot:
+            print(f"parity plot: {args.plot}")
     return 0
 
 

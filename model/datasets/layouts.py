@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from model.datasets.cdvae_csv import looks_like_cdvae_csv, read_cdvae_csv
+from model.datasets.combine import combine_datasets
 from model.datasets.cgcnn_folder import looks_like_cgcnn_folder, read_cgcnn_folder
 from model.datasets.qm9 import read_qm9
 from model.datasets.matbench_json import looks_like_matbench_json, read_matbench_json
@@ -18,12 +19,17 @@ LAYOUTS = (
 )
 
 
-def read_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
+def read_dataset(path: str | Path | list, *, limit: int | None = None) -> Dataset:
     """Read a labelled data set in any known layout, chosen from the path.
 
-    The name `qm9` (not a path) reads QM9 from the qm9pack package. `limit`
-    keeps only the first structures (in file order), for quick runs.
+    The name `qm9` (not a path) reads QM9 from the qm9pack package. A list of
+    paths reads each and combines them (see `combine`). `limit` keeps only the
+    first structures (in file order), for quick runs.
     """
+    if isinstance(path, list):
+        if not path:
+            raise DatasetError("no data set given")
+        return _first(combine_datasets([read_dataset(p) for p in path]), limit)
     if str(path).lower() == "qm9":
         return read_qm9(limit)
     path = Path(path)

@@ -20,7 +20,7 @@ class ConfigError(KozoError):
 
 @dataclass
 class TrainConfig:
-    data: str = ""  # data set path, or "qm9"
+    data: list[str] = field(default_factory=list)  # data set paths (combined), or ["qm9"]
     targets: list[str] = field(default_factory=list)  # target columns to learn together
     summed_targets: list[str] = field(default_factory=list)  # extensive targets (energies)
     architecture: str = "painn"  # "painn" or "schnet"
@@ -30,10 +30,15 @@ class TrainConfig:
     batch_size: int = 32
     epochs: int = 100
     learning_rate: float = 5e-4
+    schedule: str = "cosine"  # "cosine" (decays to 1% over the epochs) or "constant"
+    loss: str = "mse"  # "mse" or "l1" (in normalised units)
+    threads: int = 1  # torch threads; more are faster on large structures but not bit-reproducible
+    time_limit: float = 0.0  # minutes of training before stopping (0: none); not reproducible
     patience: int = 20  # epochs without a better validation error before stopping
     seed: int = 0
     train_fraction: float = 0.8
     val_fraction: float = 0.1  # the rest is the test split
+    split_sizes: list[str] = field(default_factory=list)  # train,val,test counts; overrides fractions
     limit: int = 0  # read only the first N structures (0: all)
     output: str = "runs/model"
     cache_dir: str = ".kozo-cache"
@@ -42,7 +47,7 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         if not self.data:
-            raise ConfigError("data is required: a data set path or 'qm9'")
+            raise ConfigError("data is required: one or more data set paths, or 'qm9'")
         if not self.targets:
             raise ConfigError("targets is required: one or more target columns")
         unknown = sorted(set(self.summed_targets) - set(self.targets))
@@ -54,7 +59,15 @@ class TrainConfig:
                 or self.train_fraction + self.val_fraction >= 1:
             raise ConfigError(f"train_fraction + val_fraction must leave a test split; got "
                               f"{self.train_fraction} + {self.val_fraction}")
-        for name in ("features", "interactions", "batch_size", "epochs"):
+        if self.schedule not in ("cosine", "constant"):
+            raise ConfigError(f"schedule must be 'cosine' or 'constant'; got {self.schedule!r}")
+        if self.loss not in ("mse", "l1"):
+            raise ConfigError(f"loss must be 'mse' or 'l1'; got {self.loss!r}")
+        if self.split_sizes and (len(self.split_sizes) != 3 or not all(
+                s.isdigit() and int(s) > 0 for s in self.split_sizes)):
+            raise ConfigError(f"split_sizes takes three positive counts train,val,test; "
+                              f"got {','.join(self.split_sizes)}")
+        for name in ("features", "interactions", "batch_size", "epochs", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1; got {getattr(self, name)}")
         if not self.cutoff > 0 or not self.learning_rate > 0:

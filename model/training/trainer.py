@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,15 +20,17 @@ import numpy as np
 import torch
 
 from model.artifact import ArtifactMetadata, TargetInfo
-from model.datasets import read_dataset
 from model.export_onnx import export_onnx
-from model.graph_cache import GraphSet, load_or_build_graphs
+from model.graph_cache import GraphSet
 from model.nn import PaiNN, PropertyHead, SchNet, collate
 from model.nn.property_model import PropertyModel
-from model.training.config import ConfigError, TrainConfig
+from model.training.config import TrainConfig
 from model.training.metrics import regression_metrics
-from model.training.normalisation import target_specs
-from model.training.splits import random_split
+from model.plots import plot_learning_curve
+from model.training.preparation import prepare
+
+
+CONFIG_FILE = "config.json"  # the run's configuration, written before the first epoch
 
 
 @dataclass
@@ -64,8 +68,16 @@ def split_metrics(model, graphs, indices, batch_size) -> dict[str, dict[str, flo
             for name, values in predicted.items()}
 
 
-def _loss(model: PropertyModel, batch) -> torch.Tensor:
-    """Mean squared error in normalised units, over targets and known values."""
+def learning_rate(config: TrainConfig, epoch: int) -> float:
+    """The rate for an epoch (from 1): a function of the epoch alone, so resume needs no state."""
+    if config.schedule == "constant" or config.epochs == 1:
+        return config.learning_rate
+    progress_made = (epoch - 1) / (config.epochs - 1)
+    return config.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress_made)))
+
+
+def _loss(model: PropertyModel, batch, kind: str = "mse") -> torch.Tensor:
+    """Mean squared (or absolute) error in normalised units, over targets and known values."""
     predictions = model.predict(batch)
     terms = []
     for target in model.head.targets:
@@ -74,7 +86,8 @@ def _loss(model: PropertyModel, batch) -> torch.Tensor:
         if known.any():
             scale = target.std * (batch.graph_index.bincount(minlength=batch.n_graphs)[known]
                                   if target.aggregation == "sum" else 1.0)
-            terms.append((((predictions[target.name][known] - actual[known]) / scale) ** 2).mean())
+            error = (predictions[target.name][known] - actual[known]) / scale
+            terms.append((error ** 2).mean() if kind == "mse" else error.abs().mean())
     return torch.stack(terms).mean()
 
 
@@ -83,25 +96,24 @@ def _rng_state(generator: np.random.Generator) -> dict:
 
 
 def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = True) -> TrainResult:
+    """Train with `config.threads` torch threads: one thread makes a seed reproduce a run exactly
+    (several threads sum scattered gradients in a varying order)."""
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _train(config, resume=resume, show_progress=show_progress)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(config: TrainConfig, *, resume: bool, show_progress: bool) -> TrainResult:
     from model.datasets.progress import progress
 
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
-    dataset = read_dataset(config.data, limit=config.limit or None)
-    missing = [t for t in config.targets if t not in dataset.units]
-    if missing:
-        raise ConfigError(f"{config.data} has no target {missing}; it has "
-                          f"{', '.join(dataset.target_names)}")
-    graphs = load_or_build_graphs(dataset, config.cutoff, Path(config.cache_dir))
-    splits = random_split(len(graphs), config.train_fraction, config.val_fraction, config.seed)
-    if min(len(s) for s in splits.values()) == 0:
-        raise ConfigError(f"{len(graphs)} structures leave an empty split; use more data")
-    atom_starts = np.concatenate([[0], np.cumsum(graphs.atom_counts)])
-    train_atoms = np.concatenate([np.arange(atom_starts[g], atom_starts[g + 1])
-                                  for g in splits["train"]])
-    elements = sorted(int(z) for z in np.unique(graphs.numbers[train_atoms]))
-    specs = target_specs(graphs, splits["train"], config.targets, config.summed_targets,
-                         dataset.units, elements)
+    run = prepare(config)
+    graphs, splits, specs, elements = run.graphs, run.splits, run.specs, run.elements
+    (output / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
 
     torch.manual_seed(config.seed)
     generator = np.random.default_rng(config.seed)
@@ -119,22 +131,27 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
         first_epoch, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]
     else:
         with metrics_path.open("w", newline="") as handle:
-            csv.writer(handle).writerow(["epoch", "train_loss"]
+            csv.writer(handle).writerow(["epoch", "learning_rate", "train_loss"]
                                         + [f"val_mae_{t}" for t in config.targets])
 
     epoch = first_epoch - 1
+    started = time.monotonic()
     for epoch in range(first_epoch, config.epochs + 1):
-        if epoch - best_epoch > config.patience and best_epoch > 0:
+        out_of_time = (config.time_limit and epoch > first_epoch
+                       and time.monotonic() - started > 60 * config.time_limit)
+        if out_of_time or (epoch - best_epoch > config.patience and best_epoch > 0):
             epoch -= 1
             break
         model.train()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, epoch)
         order = generator.permutation(splits["train"])
         batches = [order[k:k + config.batch_size] for k in range(0, len(order), config.batch_size)]
         losses = []
         for indices in (progress(batches, f"epoch {epoch}/{config.epochs}") if show_progress
                         else batches):
             optimizer.zero_grad()
-            loss = _loss(model, collate(graphs, indices))
+            loss = _loss(model, collate(graphs, indices), config.loss)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
@@ -144,8 +161,14 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
             best_score, best_epoch = score, epoch
             torch.save(model.state_dict(), best_path)
         with metrics_path.open("a", newline="") as handle:
-            csv.writer(handle).writerow([epoch, float(np.mean(losses))]
+            csv.writer(handle).writerow([epoch, learning_rate(config, epoch), float(np.mean(losses))]
                                         + [validation[t]["mae"] for t in config.targets])
+        if show_progress:
+            errors = ", ".join(f"{t.name} {validation[t.name]['mae']:.4g} {t.unit}".rstrip()
+                               for t in specs)
+            print(f"epoch {epoch}/{config.epochs}: loss {np.mean(losses):.4g}, "
+                  f"validation MAE {errors}{' (best)' if best_epoch == epoch else ''}",
+                  file=sys.stderr, flush=True)
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "rng": _rng_state(generator), "epoch": epoch, "best_score": best_score,
                     "best_epoch": best_epoch}, last_path)
@@ -158,7 +181,7 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
          "metrics": metrics}, indent=2) + "\n")
     plot_learning_curve(metrics_path, output / "learning_curve.png")
     artifact = write_artifact(model, config, graphs, splits, specs, elements, metrics,
-                              dataset.fingerprint, output / "artifact")
+                              run.dataset.fingerprint, output / "artifact")
     return TrainResult(output=output, epochs_run=epoch, best_epoch=best_epoch,
                        metrics=metrics, artifact=artifact)
 
@@ -179,25 +202,3 @@ def write_artifact(model, config, graphs, splits, specs, elements, metrics, fing
         architecture={"kind": config.architecture, "features": config.features,
                       "interactions": config.interactions}).write(directory)
     return directory
-
-
-def plot_learning_curve(metrics_csv: Path, png: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with metrics_csv.open() as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        return
-    epochs = [int(r["epoch"]) for r in rows]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(epochs, [float(r["train_loss"]) for r in rows])
-    left.set(xlabel="epoch", ylabel="training loss (normalised MSE)", yscale="log")
-    for key in [k for k in rows[0] if k.startswith("val_mae_")]:
-        right.plot(epochs, [float(r[key]) for r in rows], label=key.removeprefix("val_mae_"))
-    right.set(xlabel="epoch", ylabel="validation MAE", yscale="log")
-    right.legend()
-    figure.tight_layout()
-    figure.savefig(png, dpi=100)
-    plt.close(figure)

@@ -149,3 +149,22 @@ def test_gzip_that_is_not_json_is_refused(tmp_path):
     path.write_bytes(gzip.compress(b"not json"))
     with pytest.raises(DatasetError, match=r"not a \(gzipped\) JSON table"):
         read_dataset(path)
+
+
+def test_several_sets_combine_with_aliased_columns_merged(tmp_path):
+    ours = tmp_path / "perov_5"
+    ours.mkdir()
+    write_cdvae_csv(ours / "val.csv", PROTOTYPES[:2])
+    castelli = tmp_path / "extra.csv"  # the Castelli layout names the same quantities otherwise
+    with castelli.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["", "e_form", "gap_gllbsc", "cif"])
+        writer.writerow([7, 0.75, 0.0, str(CifWriter(PROTOTYPES[2][1]))])
+    combined = read_dataset([ours / "val.csv", castelli])
+    assert combined.target_names == ["heat_all", "ind_gap"]
+    assert [s.id for s in combined.samples] == ["perov_5:id-SrTiO3", "perov_5:id-BaZrO3",
+                                                 f"{tmp_path.name}:7"]
+    np.testing.assert_array_equal(combined.target("heat_all"), [1.25, 2.5, 0.75])
+    alone = [read_dataset(ours / "val.csv").fingerprint, read_dataset(castelli).fingerprint]
+    assert combined.fingerprint not in alone
+    assert read_dataset([ours / "val.csv", castelli]).fingerprint == combined.fingerprint

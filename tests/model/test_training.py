@@ -36,7 +36,7 @@ def data_file(tmp_path_factory):
 
 
 def config_for(data_file, output, **changes) -> TrainConfig:
-    values = dict(data=str(data_file), targets=["lattice_a", "volume_per_atom"],
+    values = dict(data=[str(data_file)], targets=["lattice_a", "volume_per_atom"],
                   features=16, interactions=1, cutoff=4.0, batch_size=8, epochs=4,
                   learning_rate=3e-3, output=str(output), cache_dir=str(output.parent / "cache"),
                   name="test-model")
@@ -95,11 +95,36 @@ def test_the_same_seed_gives_the_same_run(data_file, tmp_path):
 
 def test_resuming_continues_exactly_where_the_run_stopped(data_file, tmp_path):
     straight = train(config_for(data_file, tmp_path / "straight", epochs=4), show_progress=False)
-    train(config_for(data_file, tmp_path / "resumed", epochs=2), show_progress=False)
+    # A time limit shorter than one epoch stops the run after its first epoch, as a kill would.
+    stopped = train(config_for(data_file, tmp_path / "resumed", epochs=4, time_limit=1e-9),
+                    show_progress=False)
+    assert stopped.epochs_run == 1
     resumed = train(config_for(data_file, tmp_path / "resumed", epochs=4), resume=True,
                     show_progress=False)
     assert ((resumed.output / "metrics.csv").read_text()
             == (straight.output / "metrics.csv").read_text())
+
+
+def test_a_finished_run_can_be_extended_with_more_epochs(data_file, tmp_path):
+    constant = dict(schedule="constant")
+    straight = train(config_for(data_file, tmp_path / "straight", epochs=4, **constant),
+                     show_progress=False)
+    train(config_for(data_file, tmp_path / "extended", epochs=2, **constant), show_progress=False)
+    extended = train(config_for(data_file, tmp_path / "extended", epochs=4, **constant),
+                     resume=True, show_progress=False)
+    assert ((extended.output / "metrics.csv").read_text()
+            == (straight.output / "metrics.csv").read_text())
+
+
+def test_the_cosine_schedule_decays_to_one_percent_and_l1_loss_learns(data_file, tmp_path):
+    run = train(config_for(data_file, tmp_path / "l1", epochs=6, loss="l1"), show_progress=False)
+    with (run.output / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    rates = [float(r["learning_rate"]) for r in rows]
+    assert rates[0] == pytest.approx(3e-3) and rates[-1] == pytest.approx(3e-5)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    losses = [float(r["train_loss"]) for r in rows]
+    assert losses[-1] < losses[0]
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -109,6 +134,8 @@ def test_resuming_continues_exactly_where_the_run_stopped(data_file, tmp_path):
     (["data=x.csv", "targets=a", "train_fraction=0.95"], r"must leave a test split"),
     (["data=x.csv", "targets=a", "summed_targets=b"], r"summed_targets \['b'\] are not among"),
     (["data=x.csv", "targets=a", "architecture=mace"], r"architecture must be 'painn' or 'schnet'"),
+    (["data=x.csv", "targets=a", "loss=huber"], r"loss must be 'mse' or 'l1'"),
+    (["data=x.csv", "targets=a", "schedule=step"], r"schedule must be 'cosine' or 'constant'"),
 ])
 def test_bad_configurations_name_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -147,6 +174,65 @@ def test_kozo_predict_refuses_elements_the_model_never_saw(trained, tmp_path):
                              str(trained.artifact), str(cif)], capture_output=True, text=True)
     assert result.returncode == 2
     assert "never saw Cl, Cs" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_export_from_a_checkpoint_reproduces_the_run_and_renames_it(trained, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "kozo", "model", "export", str(trained.output),
+                             "--out", str(tmp_path / "exported"), "--name", "renamed",
+                             "--version", "2.0.0"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    exported = json.loads((tmp_path / "exported" / "model.json").read_text())
+    original = json.loads((trained.artifact / "model.json").read_text())
+    assert (exported["name"], exported["version"]) == ("renamed", "2.0.0")
+    assert exported["splits"] == original["splits"] and exported["targets"] == original["targets"]
+    assert exported["metrics"]["test"] == pytest.approx(original["metrics"]["test"], rel=1e-6)
+
+
+def test_export_of_a_folder_that_is_not_a_run_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "kozo", "model", "export", str(tmp_path),
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "not a training run folder (no config.json)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_evaluate_through_onnx_agrees_with_the_torch_model(trained, data_file, tmp_path):
+    import torch
+
+    from model.graph_cache import build_graphs
+    from model.training.export_run import load_run_config
+    from model.training.preparation import prepare
+    from model.training.trainer import build_model, predict_indices
+
+    config = load_run_config(trained.output)
+    model = build_model(config, prepare(config).specs)
+    model.load_state_dict(torch.load(trained.output / "best.pt", weights_only=True))
+    graphs = build_graphs(read_dataset(data_file), config.cutoff)
+    torch_mae = np.abs(predict_indices(model, graphs, np.arange(len(graphs)), 16)["lattice_a"]
+                       - graphs.targets["lattice_a"]).mean()
+    plot = tmp_path / "parity.png"
+    result = subprocess.run([sys.executable, "-m", "kozo", "model", "evaluate", "--model",
+                             str(trained.artifact), "--data", str(data_file), "--target",
+                             "lattice_a", "--json", "--plot", str(plot)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert set(scores) == {"mae", "rmse", "r2", "n"} and scores["n"] == 60
+    assert scores["mae"] == pytest.approx(torch_mae, rel=1e-4)
+    assert scores["rmse"] >= scores["mae"] and scores["r2"] > 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--target", "band_gap"], "does not predict 'band_gap'; it predicts lattice_a, volume_per_atom"),
+    (["--target", "lattice_a", "--limit", "0"], "--limit must be at least 1"),
+])
+def test_evaluate_refuses_bad_requests_in_one_line(trained, data_file, arguments, message):
+    result = subprocess.run([sys.executable, "-m", "kozo", "model", "evaluate", "--model",
+                             str(trained.artifact), "--data", str(data_file), *arguments],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def read_dataset_structure(path):

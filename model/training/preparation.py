@@ -1,0 +1,53 @@
+"""Everything a run derives from its configuration before the first step.
+
+Data, graphs, splits, the elements seen in training and the target
+normalisation are all fixed by the configuration (and the seed), so training
+and a later `kozo model export` of the same run derive the same ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.datasets import Dataset, read_dataset
+from model.graph_cache import GraphSet, load_or_build_graphs
+from model.nn.readout import TargetSpec
+from model.training.config import ConfigError, TrainConfig
+from model.training.normalisation import target_specs
+from model.training.splits import random_split
+
+
+@dataclass
+class PreparedRun:
+    dataset: Dataset
+    graphs: GraphSet
+    splits: dict[str, np.ndarray]  # train/val/test → indices into graphs
+    elements: list[int]  # atomic numbers in the training split
+    specs: list[TargetSpec]
+
+
+def prepare(config: TrainConfig) -> PreparedRun:
+    dataset = read_dataset(config.data, limit=config.limit or None)
+    missing = [t for t in config.targets if t not in dataset.units]
+    if missing:
+        raise ConfigError(f"{', '.join(config.data)} has no target {missing}; it has "
+                          f"{', '.join(dataset.target_names)}")
+    graphs = load_or_build_graphs(dataset, config.cutoff, Path(config.cache_dir))
+    sizes = tuple(int(s) for s in config.split_sizes) or (0, 0, 0)
+    try:
+        splits = random_split(len(graphs), config.train_fraction, config.val_fraction,
+                              config.seed, sizes)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if min(len(s) for s in splits.values()) == 0:
+        raise ConfigError(f"{len(graphs)} structures leave an empty split; use more data")
+    atom_starts = np.concatenate([[0], np.cumsum(graphs.atom_counts)])
+    train_atoms = np.concatenate([np.arange(atom_starts[g], atom_starts[g + 1])
+                                  for g in splits["train"]])
+    elements = sorted(int(z) for z in np.unique(graphs.numbers[train_atoms]))
+    specs = target_specs(graphs, splits["train"], config.targets, config.summed_targets,
+                         dataset.units, elements)
+    return PreparedRun(dataset, graphs, splits, elements, specs)
