@@ -90,6 +90,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     result = train(config, resume=args.resume)
+    if not result.main_process:
+        return 0
     print(f"trained {config.architecture} for {result.epochs_run} epochs "
           f"(best epoch {result.best_epoch}); run folder {result.output}")
     for target, values in result.metrics["test"].items():

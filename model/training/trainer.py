@@ -25,6 +25,7 @@ from model.graph_cache import GraphSet
 from model.nn import PaiNN, PropertyHead, SchNet, collate
 from model.nn.property_model import PropertyModel
 from model.training.config import TrainConfig
+from model.training.distributed import Cluster
 from model.training.metrics import regression_metrics
 from model.plots import plot_learning_curve
 from model.training.preparation import prepare
@@ -40,6 +41,7 @@ class TrainResult:
     best_epoch: int
     metrics: dict[str, dict[str, dict[str, float]]]  # split → target → metric → value
     artifact: Path
+    main_process: bool = True  # False on the other processes of a torchrun launch
 
 
 def build_model(config: TrainConfig, specs) -> PropertyModel:
@@ -76,19 +78,36 @@ def learning_rate(config: TrainConfig, epoch: int) -> float:
     return config.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress_made)))
 
 
-def _loss(model: PropertyModel, batch, kind: str = "mse") -> torch.Tensor:
-    """Mean squared (or absolute) error in normalised units, over targets and known values."""
-    predictions = model.predict(batch)
-    terms = []
+def _error_sums(model: PropertyModel, batch, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per target: the sum of squared (or absolute) errors in normalised units over the known
+    values, and how many there are. [n_targets] each."""
+    predictions = model.predict(batch) if batch.n_graphs else {}
+    sums, counts = [], []
     for target in model.head.targets:
         actual = batch.targets[target.name]
         known = torch.isfinite(actual)
-        if known.any():
-            scale = target.std * (batch.graph_index.bincount(minlength=batch.n_graphs)[known]
-                                  if target.aggregation == "sum" else 1.0)
-            error = (predictions[target.name][known] - actual[known]) / scale
-            terms.append((error ** 2).mean() if kind == "mse" else error.abs().mean())
-    return torch.stack(terms).mean()
+        if not known.any():
+            sums.append(torch.zeros(()))
+            counts.append(torch.zeros(()))
+            continue
+        scale = target.std * (batch.graph_index.bincount(minlength=batch.n_graphs)[known]
+                              if target.aggregation == "sum" else 1.0)
+        error = (predictions[target.name][known] - actual[known]) / scale
+        sums.append((error ** 2).sum() if kind == "mse" else error.abs().sum())
+        counts.append(known.sum().to(error.dtype))
+    return torch.stack(sums), torch.stack(counts)
+
+
+def _loss(model: PropertyModel, batch, kind: str = "mse", cluster: Cluster = Cluster()
+          ) -> tuple[torch.Tensor, float]:
+    """This process's part of the mean error over targets of the global batch, and that
+    mean's value (the same on every process)."""
+    sums, counts = _error_sums(model, batch, kind)
+    global_counts = cluster.total(counts)
+    present = global_counts > 0
+    per_target = sums[present] / global_counts[present]
+    loss = per_target.sum() / present.sum()
+    return loss, float(cluster.total(loss).item())
 
 
 def _rng_state(generator: np.random.Generator) -> dict:
@@ -100,20 +119,25 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
     (several threads sum scattered gradients in a varying order)."""
     threads_before = torch.get_num_threads()
     torch.set_num_threads(config.threads)
+    cluster = Cluster.from_environment()
     try:
-        return _train(config, resume=resume, show_progress=show_progress)
+        return _train(config, cluster, resume=resume,
+                      show_progress=show_progress and cluster.is_main)
     finally:
         torch.set_num_threads(threads_before)
+        cluster.close()
 
 
-def _train(config: TrainConfig, *, resume: bool, show_progress: bool) -> TrainResult:
+def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
+           show_progress: bool) -> TrainResult:
     from model.datasets.progress import progress
 
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
     run = prepare(config)
     graphs, splits, specs, elements = run.graphs, run.splits, run.specs, run.elements
-    (output / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
+    if cluster.is_main:
+        (output / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
 
     torch.manual_seed(config.seed)
     generator = np.random.default_rng(config.seed)
@@ -129,7 +153,7 @@ def _train(config: TrainConfig, *, resume: bool, show_progress: bool) -> TrainRe
         torch.set_rng_state(state["rng"]["torch"])
         generator.bit_generator.state = state["rng"]["numpy"]
         first_epoch, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]
-    else:
+    elif cluster.is_main:
         with metrics_path.open("w", newline="") as handle:
             csv.writer(handle).writerow(["epoch", "learning_rate", "train_loss"]
                                         + [f"val_mae_{t}" for t in config.targets])
@@ -137,8 +161,8 @@ def _train(config: TrainConfig, *, resume: bool, show_progress: bool) -> TrainRe
     epoch = first_epoch - 1
     started = time.monotonic()
     for epoch in range(first_epoch, config.epochs + 1):
-        out_of_time = (config.time_limit and epoch > first_epoch
-                       and time.monotonic() - started > 60 * config.time_limit)
+        out_of_time = cluster.any(bool(config.time_limit and epoch > first_epoch and
+                                       time.monotonic() - started > 60 * config.time_limit))
         if out_of_time or (epoch - best_epoch > config.patience and best_epoch > 0):
             epoch -= 1
             break
@@ -151,15 +175,21 @@ def _train(config: TrainConfig, *, resume: bool, show_progress: bool) -> TrainRe
         for indices in (progress(batches, f"epoch {epoch}/{config.epochs}") if show_progress
                         else batches):
             optimizer.zero_grad()
-            loss = _loss(model, collate(graphs, indices), config.loss)
-            loss.backward()
+            loss, global_loss = _loss(model, collate(graphs, cluster.share(indices)),
+                                      config.loss, cluster)
+            if loss.requires_grad:  # a process whose share of the last batch is empty has none
+                loss.backward()
+            cluster.sum_gradients(model)
             optimizer.step()
-            losses.append(loss.item())
+            losses.append(global_loss)
         validation = split_metrics(model, graphs, splits["val"], config.batch_size)
         score = float(np.mean([validation[t.name]["mae"] / t.std for t in specs]))
         if score < best_score:
             best_score, best_epoch = score, epoch
-            torch.save(model.state_dict(), best_path)
+            if cluster.is_main:
+                torch.save(model.state_dict(), best_path)
+        if not cluster.is_main:
+            continue
         with metrics_path.open("a", newline="") as handle:
             csv.writer(handle).writerow([epoch, learning_rate(config, epoch), float(np.mean(losses))]
                                         + [validation[t]["mae"] for t in config.targets])
@@ -173,6 +203,9 @@ def _train(config: TrainConfig, *, resume: bool, show_progress: bool) -> TrainRe
                     "rng": _rng_state(generator), "epoch": epoch, "best_score": best_score,
                     "best_epoch": best_epoch}, last_path)
 
+    if not cluster.is_main:
+        return TrainResult(output=output, epochs_run=epoch, best_epoch=best_epoch, metrics={},
+                           artifact=output / "artifact", main_process=False)
     model.load_state_dict(torch.load(best_path, weights_only=True))
     metrics = {name: split_metrics(model, graphs, indices, config.batch_size)
                for name, indices in splits.items()}
