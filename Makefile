@@ -14,8 +14,10 @@ demo: $(VENV)/.installed-run
 test: $(VENV)/.installed-all
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.installed-all
+bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/neighbor_list.py
+	$(BIN)/python bench/inference_latency.py
+	$(BIN)/python bench/qm9_vs_schnetpack.py
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +32,10 @@ $(VENV)/.installed-run: pyproject.toml $(VENV)/bin/python
 $(VENV)/.installed-all: pyproject.toml $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[all]'
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed-all
+	$(BIN)/python -m pip install --quiet -e '.[all,bench]'
 	touch $@
 
 clean:

@@ -28,9 +28,11 @@ class PaiNNMessage(nn.Module):
     def forward(self, s, v, edge_i, edge_j, basis, envelope, directions):
         # s [n_atoms, F], v [n_atoms, 3, F], basis [n_edges, B], envelope [n_edges],
         # directions [n_edges, 3] unit vectors from i to j
-        x = self.scalar_filter(s)[edge_j] * self.radial_filter(basis) * envelope[:, None]  # [E, 3F]
+        x = (self.scalar_filter(s).index_select(0, edge_j)  # index_select exports as Gather, not GatherND
+             * (self.radial_filter(basis) * envelope[:, None]))  # [E, 3F]
         ds, dv_v, dv_s = torch.split(x, self.n_features, dim=-1)  # each [E, F]
-        dv = v[edge_j] * dv_v[:, None, :] + directions[:, :, None] * dv_s[:, None, :]  # [E, 3, F]
+        dv = (v.index_select(0, edge_j) * dv_v[:, None, :]
+              + directions[:, :, None] * dv_s[:, None, :])  # [E, 3, F]
         s = s.index_add(0, edge_i, ds)
         v = v.index_add(0, edge_i, dv)
         return s, v

@@ -31,7 +31,8 @@ class SchNetInteraction(nn.Module):
                                  nn.Linear(n_features, n_features))
 
     def forward(self, h, edge_i, edge_j, basis, envelope):
-        messages = self.into(h)[edge_j] * self.filter(basis) * envelope[:, None]  # [E, F]
+        messages = (self.into(h).index_select(0, edge_j)
+                    * (self.filter(basis) * envelope[:, None]))  # [E, F]
         return h + self.out(torch.zeros_like(h).index_add(0, edge_i, messages))
 
 

@@ -70,11 +70,13 @@ def split_metrics(model, graphs, indices, batch_size) -> dict[str, dict[str, flo
             for name, values in predicted.items()}
 
 
-def learning_rate(config: TrainConfig, epoch: int) -> float:
-    """The rate for an epoch (from 1): a function of the epoch alone, so resume needs no state."""
-    if config.schedule == "constant" or config.epochs == 1:
+def learning_rate(config: TrainConfig, epoch: int, time_used: float | None = None) -> float:
+    """The rate for an epoch (from 1). A function of the epoch alone, so resume needs no state;
+    under a time limit the cosine follows the fraction of the time used instead."""
+    if config.schedule == "constant" or (config.epochs == 1 and time_used is None):
         return config.learning_rate
-    progress_made = (epoch - 1) / (config.epochs - 1)
+    progress_made = min(time_used, 1.0) if time_used is not None \
+        else (epoch - 1) / (config.epochs - 1)
     return config.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress_made)))
 
 
@@ -167,8 +169,13 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
             epoch -= 1
             break
         model.train()
+        time_used = None
+        if config.time_limit:  # every process takes the same (mean) value
+            own = torch.tensor([(time.monotonic() - started) / (60 * config.time_limit)])
+            time_used = float(cluster.total(own).item()) / cluster.world
+        rate = learning_rate(config, epoch, time_used)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(config, epoch)
+            group["lr"] = rate
         order = generator.permutation(splits["train"])
         batches = [order[k:k + config.batch_size] for k in range(0, len(order), config.batch_size)]
         losses = []
@@ -191,7 +198,7 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
         if not cluster.is_main:
             continue
         with metrics_path.open("a", newline="") as handle:
-            csv.writer(handle).writerow([epoch, learning_rate(config, epoch), float(np.mean(losses))]
+            csv.writer(handle).writerow([epoch, rate, float(np.mean(losses))]
                                         + [validation[t]["mae"] for t in config.targets])
         if show_progress:
             errors = ", ".join(f"{t.name} {validation[t.name]['mae']:.4g} {t.unit}".rstrip()
