@@ -55,11 +55,12 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
                     "on the Pi) and compare with a target column: MAE, RMSE, R² and n.\n"
                     "Structures with elements the model never saw are skipped and counted.\n\n"
                     "Examples:\n"
-                    "  kozo model evaluate --model model/pretrained/perovskite \\\n"
+                    "  kozo model evaluate --model perovskite \\\n"
                     "      --data ../shared/data/perov_5/val.csv --target heat_all --plot parity.png\n"
                     "  kozo model evaluate --model runs/qm9/artifact --data qm9 --target gap --json")
-    evaluate.add_argument("--model", type=Path, required=True,
-                          help="artifact folder holding model.onnx and model.json")
+    evaluate.add_argument("--model", required=True,
+                          help="artifact folder (model.onnx + model.json), or a shipped "
+                               "model's name (perovskite, qm9)")
     evaluate.add_argument("--data", required=True,
                           help="data set: CDVAE CSV, CGCNN folder, Matbench JSON, or qm9")
     evaluate.add_argument("--target", required=True, help="the data set's column to score")
@@ -77,10 +78,13 @@ def add_predict_command(commands: argparse._SubParsersAction) -> None:
         description="Quick property check: neighbour lists from kozo's kernels, the model\n"
                     "through onnxruntime (no torch). Files go through in one batch.\n\n"
                     "Example:\n"
-                    "  kozo predict --model runs/perovskite/artifact SrTiO3.cif BaZrO3.cif")
+                    "  kozo predict SrTiO3.cif BaZrO3.cif           (shipped perovskite model)\n"
+                    "  kozo predict --model qm9 benzene.xyz --json\n"
+                    "  kozo predict --model runs/mine/artifact POSCAR")
     add_structure_files(predict)
-    predict.add_argument("--model", type=Path, required=True,
-                         help="artifact folder holding model.onnx and model.json")
+    predict.add_argument("--model", default="perovskite",
+                         help="artifact folder (model.onnx + model.json), or the name of a "
+                              "shipped model: perovskite (default), qm9")
     predict.set_defaults(run=run_predict)
 
 
@@ -121,14 +125,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise KozoError("--limit must be at least 1")
-    result = evaluate(args.model, args.data, args.target, limit=args.limit)
+    from model.pretrained import resolve_model
+
+    model = resolve_model(args.model)
+    result = evaluate(model, args.data, args.target, limit=args.limit)
     if result.skipped:
         shown = ", ".join(result.skipped[:5]) + (", ..." if len(result.skipped) > 5 else "")
         print(f"skipped {len(result.skipped)} structures with elements the model never saw "
               f"({shown})", file=sys.stderr)
     if args.plot:
         plot_parity(result.predicted, result.actual, args.plot, label=result.target,
-                    unit=result.unit, title=f"{args.model.name} on {Path(args.data).name}")
+                    unit=result.unit, title=f"{model.name} on {Path(args.data).name}")
     if args.json:
         print(json.dumps(result.metrics))
     else:
@@ -144,7 +151,9 @@ def run_predict(args: argparse.Namespace) -> int:
     from model.infer import Predictor
     from model.structure_files import read_structure
 
-    predictor = Predictor(args.model)
+    from model.pretrained import resolve_model
+
+    predictor = Predictor(resolve_model(args.model))
     structures = [read_structure(path) for path in args.structures]
     units = {t.name: t.unit for t in predictor.metadata.targets}
     for structure, prediction in zip(structures, predictor.predict(structures), strict=True):

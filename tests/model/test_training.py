@@ -219,3 +219,40 @@ def test_evaluate_refuses_bad_requests_in_one_line(trained, data_file, arguments
 def read_dataset_structure(path):
     from model.structure_files import read_structure
     return read_structure(path)
+
+
+def write_bad_input(kind, path):
+    if kind == "not a structure":
+        path.write_text("this is not a crystal\n")
+    elif kind == "empty":
+        path.write_text("0\nProperties=species:S:1:pos:R:3 pbc=\"F F F\"\n")
+    elif kind == "overlapping":
+        CifWriter(Structure(Lattice.cubic(3.9), ["Sr", "Ti"], [[0, 0, 0], [0.01, 0, 0]])
+                  ).write_file(path)
+    return path
+
+
+@pytest.mark.parametrize("kind, suffix, message", [
+    ("not a structure", ".cif", "not a readable structure file"),
+    ("empty", ".xyz", "has no atoms"),
+    ("overlapping", ".cif", "atoms on top of each other"),
+])
+def test_kozo_predict_refuses_bad_input_in_one_line(trained, tmp_path, kind, suffix, message):
+    path = write_bad_input(kind, tmp_path / f"input{suffix}")
+    result = subprocess.run([sys.executable, "-m", "kozo", "predict", "--model",
+                             str(trained.artifact), str(path)], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unknown_model_name_lists_the_shipped_ones(tmp_path):
+    from model.pretrained import shipped_models
+
+    cif = tmp_path / "SrTiO3.cif"
+    CifWriter(Structure(Lattice.cubic(3.9), SITES, FRACTIONAL)).write_file(cif)
+    result = subprocess.run([sys.executable, "-m", "kozo", "predict", "--model", "nonesuch",
+                             str(cif)], capture_output=True, text=True)
+    assert result.returncode == 2
+    names = ", ".join(shipped_models()) or "none shipped"
+    assert f"nonesuch: no such artifact folder, nor a shipped model ({names})" in result.stderr
