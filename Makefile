@@ -10,6 +10,8 @@ BIN := $(VENV)/bin
 demo: $(VENV)/.installed-run
 	$(BIN)/kozo neighbors kozo/examples/NaCl.cif kozo/examples/Si-diamond.cif \
 		kozo/examples/benzene.xyz --cutoff 5.0
+	$(BIN)/kozo predict kozo/examples/SrTiO3.cif kozo/examples/BaZrO3.cif
+	$(BIN)/kozo predict --model qm9 kozo/examples/benzene.xyz
 
 test: $(VENV)/.installed-all
 	$(BIN)/python -m pytest

@@ -161,7 +161,7 @@ def run_predict(args: argparse.Namespace) -> int:
             print(json.dumps({"file": structure.source, "formula": structure.formula,
                               "predictions": prediction, "units": units}))
         else:
-            values = ", ".join(f"{name} {value:.4g} {units[name]}".rstrip()
+            values = ", ".join(f"{name} {value:.6g} {units[name]}".rstrip()
                                for name, value in prediction.items())
             print(f"{structure.source}: {structure.formula}: {values}")
     return 0

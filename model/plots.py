@@ -19,7 +19,8 @@ def _pyplot():
     return plt
 
 
-def plot_learning_curve(metrics_csv: Path, png: Path) -> None:
+def plot_learning_curve(metrics_csv: Path, png: Path, units: dict[str, str] | None = None) -> None:
+    """Training loss and the validation MAE of each target (with its unit) per epoch."""
     plt = _pyplot()
     with metrics_csv.open() as handle:
         rows = list(csv.DictReader(handle))
@@ -30,7 +31,10 @@ def plot_learning_curve(metrics_csv: Path, png: Path) -> None:
     left.plot(epochs, [float(r["train_loss"]) for r in rows])
     left.set(xlabel="epoch", ylabel="training loss (normalised units)", yscale="log")
     for key in [k for k in rows[0] if k.startswith("val_mae_")]:
-        right.plot(epochs, [float(r[key]) for r in rows], label=key.removeprefix("val_mae_"))
+        target = key.removeprefix("val_mae_")
+        unit = (units or {}).get(target, "")
+        right.plot(epochs, [float(r[key]) for r in rows],
+                   label=f"{target} ({unit})" if unit else target)
     right.set(xlabel="epoch", ylabel="validation MAE", yscale="log")
     right.legend()
     figure.tight_layout()

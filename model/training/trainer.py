@@ -219,7 +219,8 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
     (output / "metrics.json").write_text(json.dumps(
         {"best_epoch": best_epoch, "epochs_run": epoch, "config": asdict(config),
          "metrics": metrics}, indent=2) + "\n")
-    plot_learning_curve(metrics_path, output / "learning_curve.png")
+    plot_learning_curve(metrics_path, output / "learning_curve.png",
+                        {s.name: s.unit for s in specs})
     artifact = write_artifact(model, config, graphs, splits, specs, elements, metrics,
                               run.dataset.fingerprint, output / "artifact")
     return TrainResult(output=output, epochs_run=epoch, best_epoch=best_epoch,
