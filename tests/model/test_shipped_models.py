@@ -14,6 +14,9 @@ from model.pretrained import SHIPPED, shipped_models
 EXAMPLES = Path(__file__).resolve().parents[2] / "kozo" / "examples"
 EXPECTED = {"perovskite": ({"heat_all": "eV/cell", "ind_gap": "eV"}, "SrTiO3.cif"),
             "qm9": ({"U0": "eV", "gap": "eV"}, "benzene.xyz")}
+# Targets the README claims the model has learned. The perovskite band gap is not among them:
+# it is zero for most perovskites, and L1 training learns the median (R² ≈ 0; see issue 4).
+LEARNED = {"perovskite": ["heat_all"], "qm9": ["U0", "gap"]}
 
 
 def test_both_models_are_shipped():
@@ -31,7 +34,8 @@ def test_model_json_records_targets_splits_and_held_out_metrics(name):
     for target in units:
         assert metadata.metrics["test"][f"{target}_n"] == len(splits["test"])
         assert metadata.metrics["test"][f"{target}_mae"] > 0
-        assert metadata.metrics["test"][f"{target}_r2"] > 0.5  # far better than the mean
+    for target in LEARNED[name]:
+        assert metadata.metrics["test"][f"{target}_r2"] > 0.9  # far better than the mean
     assert len(metadata.data_fingerprint) == 64 and metadata.cutoff > 0
 
 
