@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -112,6 +113,24 @@ def _loss(model: PropertyModel, batch, kind: str = "mse", cluster: Cluster = Clu
     return loss, float(cluster.total(loss).item())
 
 
+def save_atomically(value, path: Path) -> None:
+    """torch.save through a temporary file, so that a kill never leaves a torn checkpoint."""
+    partial = path.with_name(f".{path.name}.partial")
+    torch.save(value, partial)
+    os.replace(partial, path)
+
+
+def keep_epochs_up_to(metrics_csv: Path, last_epoch: int) -> None:
+    """Drop rows of epochs after the checkpoint: a run killed between writing an epoch's row
+    and its checkpoint repeats that epoch on resume, and must not log it twice."""
+    with metrics_csv.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    kept = [rows[0]] + [row for row in rows[1:]
+                        if row and row[0].isdigit() and int(row[0]) <= last_epoch]
+    with metrics_csv.open("w", newline="") as handle:
+        csv.writer(handle).writerows(kept)
+
+
 def _rng_state(generator: np.random.Generator) -> dict:
     return {"torch": torch.get_rng_state(), "numpy": generator.bit_generator.state}
 
@@ -155,6 +174,8 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
         torch.set_rng_state(state["rng"]["torch"])
         generator.bit_generator.state = state["rng"]["numpy"]
         first_epoch, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]
+        if cluster.is_main:
+            keep_epochs_up_to(metrics_path, state["epoch"])
     elif cluster.is_main:
         with metrics_path.open("w", newline="") as handle:
             csv.writer(handle).writerow(["epoch", "learning_rate", "train_loss"]
@@ -194,7 +215,7 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
         if score < best_score:
             best_score, best_epoch = score, epoch
             if cluster.is_main:
-                torch.save(model.state_dict(), best_path)
+                save_atomically(model.state_dict(), best_path)
         if not cluster.is_main:
             continue
         with metrics_path.open("a", newline="") as handle:
@@ -206,7 +227,7 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
             print(f"epoch {epoch}/{config.epochs}: loss {np.mean(losses):.4g}, "
                   f"validation MAE {errors}{' (best)' if best_epoch == epoch else ''}",
                   file=sys.stderr, flush=True)
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "rng": _rng_state(generator), "epoch": epoch, "best_score": best_score,
                     "best_epoch": best_epoch}, last_path)
 

@@ -4,6 +4,7 @@ import csv
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -74,16 +75,31 @@ def test_the_same_seed_gives_the_same_run(data_file, tmp_path):
     assert (first.output / "metrics.csv").read_text() == (second.output / "metrics.csv").read_text()
 
 
-def test_resuming_continues_exactly_where_the_run_stopped(data_file, tmp_path):
-    straight = train(config_for(data_file, tmp_path / "straight", epochs=4), show_progress=False)
-    # A time limit shorter than one epoch stops the run after its first epoch, as a kill would.
-    stopped = train(config_for(data_file, tmp_path / "resumed", epochs=4, time_limit=1e-9),
+def test_a_run_killed_mid_training_resumes_exactly(data_file, tmp_path):
+    straight = train(config_for(data_file, tmp_path / "straight", epochs=8), show_progress=False)
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "kozo", "model", "train", "--set", f"data={data_file}",
+               "--set", "targets=lattice_a,volume_per_atom", "--set", "features=16",
+               "--set", "interactions=1", "--set", "cutoff=4.0", "--set", "batch_size=8",
+               "--set", "epochs=8", "--set", "learning_rate=3e-3", "--set", f"output={killed}",
+               "--set", f"cache_dir={tmp_path / 'cache'}", "--set", "name=test-model"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (killed / "last.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.kill()  # SIGKILL: no clean-up, wherever it is
+    process.wait()
+    rows = (killed / "metrics.csv").read_text().splitlines()
+    assert 2 <= len(rows) < 9, "the kill should land mid-run"
+    resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (killed / "metrics.csv").read_text() == (straight.output / "metrics.csv").read_text()
+
+
+def test_a_time_limit_stops_after_the_epoch_that_crosses_it(data_file, tmp_path):
+    stopped = train(config_for(data_file, tmp_path / "stopped", epochs=4, time_limit=1e-9),
                     show_progress=False)
-    assert stopped.epochs_run == 1
-    resumed = train(config_for(data_file, tmp_path / "resumed", epochs=4), resume=True,
-                    show_progress=False)
-    assert ((resumed.output / "metrics.csv").read_text()
-            == (straight.output / "metrics.csv").read_text())
+    assert stopped.epochs_run == 1 and (stopped.artifact / "model.onnx").is_file()
 
 
 def test_a_finished_run_can_be_extended_with_more_epochs(data_file, tmp_path):
