@@ -68,7 +68,8 @@ def train_schnetpack(config: TrainConfig) -> tuple[dict, int, int]:
         order = generator.permutation(splits["train"])
         for k in range(0, len(order), config.batch_size):
             batch = collate(graphs, order[k:k + config.batch_size])
-            targets, counts = schnetpack_peer.normalised_targets(batch, specs)
+            targets = schnetpack_peer.normalised_targets(batch, specs)
+            counts = torch.bincount(batch.graph_index, minlength=batch.n_graphs)
             predicted = model(schnetpack_peer.inputs(batch))
             loss = sum(((predicted[s.name] - targets[s.name])
                         / (counts if s.aggregation == "sum" else 1.0)).abs().mean()

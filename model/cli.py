@@ -58,9 +58,7 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
                     "  kozo model evaluate --model perovskite \\\n"
                     "      --data ../shared/data/perov_5/val.csv --target heat_all --plot parity.png\n"
                     "  kozo model evaluate --model runs/qm9/artifact --data qm9 --target gap --json")
-    evaluate.add_argument("--model", required=True,
-                          help="artifact folder (model.onnx + model.json), or a shipped "
-                               "model's name (perovskite, qm9)")
+    add_model_argument(evaluate)
     evaluate.add_argument("--data", required=True,
                           help="data set: CDVAE CSV, CGCNN folder, Matbench JSON, or qm9")
     evaluate.add_argument("--target", required=True, help="the data set's column to score")
@@ -70,6 +68,13 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--plot", type=Path, metavar="FILE.png", help="write a parity plot")
     evaluate.set_defaults(run=run_evaluate)
     model.set_defaults(run=lambda args: model.print_help() or 2)
+
+
+def add_model_argument(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    """--model: an artifact folder, or the name of a shipped model."""
+    parser.add_argument("--model", default=default, required=default is None,
+                        help="artifact folder (model.onnx + model.json), or a shipped model's "
+                             "name: perovskite, qm9" + (f" (default: {default})" if default else ""))
 
 
 def add_predict_command(commands: argparse._SubParsersAction) -> None:
@@ -82,9 +87,7 @@ def add_predict_command(commands: argparse._SubParsersAction) -> None:
                     "  kozo predict --model qm9 benzene.xyz --json\n"
                     "  kozo predict --model runs/mine/artifact POSCAR")
     add_structure_files(predict)
-    predict.add_argument("--model", default="perovskite",
-                         help="artifact folder (model.onnx + model.json), or the name of a "
-                              "shipped model: perovskite (default), qm9")
+    add_model_argument(predict, default="perovskite")
     predict.set_defaults(run=run_predict)
 
 

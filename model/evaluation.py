@@ -34,13 +34,13 @@ class Evaluation:
 
 
 def model_target(predictor: Predictor, column: str) -> str:
+    """The model's target for a data set column: the same name, else the same quantity."""
     names = predictor.target_names
-    for candidate in (column, canonical_target(column)):
-        if candidate in names:
-            return candidate
-    aliases = {name for name in names if canonical_target(name) == canonical_target(column)}
-    if aliases:
-        return aliases.pop()
+    if column in names:
+        return column
+    for name in names:
+        if canonical_target(name) == canonical_target(column):
+            return name
     raise KozoError(f"model {predictor.metadata.name} does not predict {column!r}; "
                     f"it predicts {', '.join(names)}")
 
@@ -53,10 +53,12 @@ def evaluate(artifact: Path, data: str | Path, column: str, *, limit: int | None
     if column not in dataset.units:
         raise KozoError(f"{data} has no column {column!r}; it has "
                         f"{', '.join(dataset.target_names)}")
-    known = predictor.known_elements
-    usable = [s for s in dataset.samples if set(s.structure.numbers.tolist()) <= known
-              and np.isfinite(s.targets.get(column, np.nan))]
-    skipped = [s.id for s in dataset.samples if not set(s.structure.numbers.tolist()) <= known]
+    usable, skipped = [], []
+    for sample in dataset.samples:
+        if not set(sample.structure.numbers.tolist()) <= predictor.known_elements:
+            skipped.append(sample.id)
+        elif np.isfinite(sample.targets.get(column, np.nan)):
+            usable.append(sample)
     blocks = range(0, len(usable), BATCH)
     column_index = predictor.target_names.index(target)
     parts = [predictor.predict_arrays([s.structure for s in usable[k:k + BATCH]])[:, column_index]

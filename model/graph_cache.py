@@ -9,6 +9,7 @@ no half file behind.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -42,6 +43,31 @@ class GraphSet:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @functools.cached_property
+    def atom_starts(self) -> np.ndarray:
+        """[n_structures + 1] offset of each structure's first atom; computed once."""
+        return np.concatenate([[0], np.cumsum(self.atom_counts)]).astype(np.int64)
+
+    @functools.cached_property
+    def edge_starts(self) -> np.ndarray:
+        """[n_structures + 1] offset of each structure's first edge; computed once."""
+        return np.concatenate([[0], np.cumsum(self.edge_counts)]).astype(np.int64)
+
+    def atoms_of(self, indices: np.ndarray) -> np.ndarray:
+        """Indices of the atoms of the structures at `indices`, in order."""
+        return _ranges(self.atom_starts, np.asarray(indices, dtype=np.int64))
+
+    def edges_of(self, indices: np.ndarray) -> np.ndarray:
+        """Indices of the edges of the structures at `indices`, in order."""
+        return _ranges(self.edge_starts, np.asarray(indices, dtype=np.int64))
+
+
+def _ranges(starts: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Concatenated arange(starts[g], starts[g + 1]) for g in indices, without a Python loop."""
+    lengths = starts[indices + 1] - starts[indices]
+    offsets = np.repeat(starts[indices] - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(lengths.sum(), dtype=np.int64) + offsets
 
 
 def build_graphs(dataset: Dataset, cutoff: float) -> GraphSet:

@@ -62,29 +62,29 @@ def inputs(batch) -> dict[str, torch.Tensor]:
             properties.n_atoms: torch.bincount(batch.graph_index, minlength=batch.n_graphs)}
 
 
-def normalised_targets(batch, specs) -> dict[str, torch.Tensor]:
-    """Targets as schnetpack learns them: references removed, scaled by the same spreads."""
-    counts = torch.bincount(batch.graph_index, minlength=batch.n_graphs).to(batch.positions.dtype)
+def offsets(batch, specs) -> dict[str, torch.Tensor]:
+    """What schnetpack's offsets remove from each target: per-element references from summed
+    targets (as AddOffsets does), the training mean from averaged ones. [n_graphs] each."""
     out = {}
     for spec in specs:
-        values = batch.targets[spec.name]
         if spec.aggregation == "sum":
-            reference = torch.zeros(batch.n_graphs, dtype=values.dtype)
+            reference = torch.zeros(batch.n_graphs, dtype=batch.positions.dtype)
             for z, energy in spec.atom_reference.items():
                 reference.index_add_(0, batch.graph_index,
-                                     (batch.numbers == z).to(values.dtype) * energy)
-            out[spec.name] = (values - reference) / spec.std
+                                     (batch.numbers == z).to(reference.dtype) * energy)
+            out[spec.name] = reference
         else:
-            out[spec.name] = (values - spec.mean) / spec.std
-    return out, counts
+            out[spec.name] = torch.full((batch.n_graphs,), spec.mean, dtype=batch.positions.dtype)
+    return out
+
+
+def normalised_targets(batch, specs) -> dict[str, torch.Tensor]:
+    """Targets as schnetpack learns them: offsets removed, scaled by the same spreads."""
+    removed = offsets(batch, specs)
+    return {s.name: (batch.targets[s.name] - removed[s.name]) / s.std for s in specs}
 
 
 def denormalise(predicted: dict[str, torch.Tensor], batch, specs) -> dict[str, np.ndarray]:
-    targets, _counts = normalised_targets(batch, specs)
-    out = {}
-    for spec in specs:
-        actual = batch.targets[spec.name]
-        # actual - normalised*std gives the offset that was removed; add it back to predictions
-        offset = actual - targets[spec.name] * spec.std
-        out[spec.name] = (predicted[spec.name].detach() * spec.std + offset).double().numpy()
-    return out
+    removed = offsets(batch, specs)
+    return {s.name: (predicted[s.name].detach() * s.std + removed[s.name]).double().numpy()
+            for s in specs}

@@ -40,23 +40,20 @@ class GraphBatch:
 def collate(graphs: GraphSet, indices: np.ndarray, dtype: torch.dtype = torch.float32) -> GraphBatch:
     """The graphs at `indices` (into the GraphSet) as one batch, atoms renumbered from 0."""
     indices = np.asarray(indices, dtype=np.int64)
-    atom_starts = np.concatenate([[0], np.cumsum(graphs.atom_counts)])
-    edge_starts = np.concatenate([[0], np.cumsum(graphs.edge_counts)])
-    atoms = np.concatenate([np.arange(atom_starts[g], atom_starts[g + 1]) for g in indices]) \
-        if len(indices) else np.zeros(0, np.int64)
-    edges = np.concatenate([np.arange(edge_starts[g], edge_starts[g + 1]) for g in indices]) \
-        if len(indices) else np.zeros(0, np.int64)
-    # New atom index of every old atom in the batch.
-    renumber = np.full(atom_starts[-1], -1, dtype=np.int64)
-    renumber[atoms] = np.arange(len(atoms))
-    graph_index = np.repeat(np.arange(len(indices)), graphs.atom_counts[indices])
+    atoms, edges = graphs.atoms_of(indices), graphs.edges_of(indices)
+    counts = graphs.atom_counts[indices]
+    # Edge endpoints move from the data set's atom numbering to the batch's: each structure's
+    # atoms shift by (its first atom in the batch) - (its first atom in the data set).
+    batch_starts = np.cumsum(counts) - counts
+    edge_shift = np.repeat(batch_starts - graphs.atom_starts[indices], graphs.edge_counts[indices])
+    graph_index = np.repeat(np.arange(len(indices)), counts)
     return GraphBatch(
         numbers=torch.from_numpy(graphs.numbers[atoms]),
         positions=torch.from_numpy(graphs.positions[atoms]).to(dtype),
         cells=torch.from_numpy(graphs.cells[indices]).to(dtype),
         graph_index=torch.from_numpy(graph_index),
-        edge_i=torch.from_numpy(renumber[graphs.edge_i[edges]]),
-        edge_j=torch.from_numpy(renumber[graphs.edge_j[edges]]),
+        edge_i=torch.from_numpy(graphs.edge_i[edges] + edge_shift),
+        edge_j=torch.from_numpy(graphs.edge_j[edges] + edge_shift),
         cell_shifts=torch.from_numpy(graphs.cell_shifts[edges]).to(dtype),
         targets={name: torch.from_numpy(values[indices]).to(dtype)
                  for name, values in graphs.targets.items()})

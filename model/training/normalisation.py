@@ -15,12 +15,11 @@ from model.nn.readout import TargetSpec
 
 def composition_matrix(graphs: GraphSet, indices: np.ndarray, elements: list[int]) -> np.ndarray:
     """[n_graphs, n_elements] counts of each element in each graph."""
-    column = {z: k for k, z in enumerate(elements)}
-    atom_starts = np.concatenate([[0], np.cumsum(graphs.atom_counts)])
+    column = np.full(int(max(elements)) + 1, -1)
+    column[elements] = np.arange(len(elements))
+    rows = np.repeat(np.arange(len(indices)), graphs.atom_counts[indices])
     counts = np.zeros((len(indices), len(elements)))
-    for row, g in enumerate(indices):
-        for z in graphs.numbers[atom_starts[g]:atom_starts[g + 1]]:
-            counts[row, column[int(z)]] += 1
+    np.add.at(counts, (rows, column[graphs.numbers[graphs.atoms_of(indices)]]), 1)
     return counts
 
 

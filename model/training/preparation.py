@@ -44,10 +44,7 @@ def prepare(config: TrainConfig) -> PreparedRun:
         raise ConfigError(str(error)) from None
     if min(len(s) for s in splits.values()) == 0:
         raise ConfigError(f"{len(graphs)} structures leave an empty split; use more data")
-    atom_starts = np.concatenate([[0], np.cumsum(graphs.atom_counts)])
-    train_atoms = np.concatenate([np.arange(atom_starts[g], atom_starts[g + 1])
-                                  for g in splits["train"]])
-    elements = sorted(int(z) for z in np.unique(graphs.numbers[train_atoms]))
+    elements = sorted(int(z) for z in np.unique(graphs.numbers[graphs.atoms_of(splits["train"])]))
     specs = target_specs(graphs, splits["train"], config.targets, config.summed_targets,
                          dataset.units, elements)
     return PreparedRun(dataset, graphs, splits, elements, specs)
