@@ -12,6 +12,8 @@ from typing import Sequence
 
 from kozo import __version__
 from kozo.errors import KozoError
+from edge.cli import add_edge_commands
+from hub.cli import add_hub_commands
 from kozo.neighbors_command import add_neighbors_command
 from model.cli import add_model_commands, add_predict_command
 
@@ -29,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_neighbors_command(commands)
     add_predict_command(commands)
     add_model_commands(commands)
+    add_hub_commands(commands)
+    add_edge_commands(commands)
     return parser
 
 

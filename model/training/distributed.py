@@ -67,6 +67,18 @@ class Cluster:
             p.grad.copy_(flat[offset:offset + p.numel()].view_as(p))
             offset += p.numel()
 
+    def finish(self) -> None:
+        """Wait until every process is done, then leave the group.
+
+        The main process writes the artifact after the last epoch while the others are idle;
+        leaving the gloo group while a peer still holds its connection can abort the process
+        ("terminate called without an active exception"), so all leave together.
+        """
+        if self.world > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     def close(self) -> None:
+        """Leave the group without waiting (after an error, when peers may never arrive)."""
         if self.world > 1 and dist.is_initialized():
             dist.destroy_process_group()

@@ -142,11 +142,15 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
     torch.set_num_threads(config.threads)
     cluster = Cluster.from_environment()
     try:
-        return _train(config, cluster, resume=resume,
-                      show_progress=show_progress and cluster.is_main)
+        result = _train(config, cluster, resume=resume,
+                        show_progress=show_progress and cluster.is_main)
+    except BaseException:
+        cluster.close()
+        raise
     finally:
         torch.set_num_threads(threads_before)
-        cluster.close()
+    cluster.finish()
+    return result
 
 
 def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
