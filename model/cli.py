@@ -19,9 +19,16 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
         model_commands, "train", help="train a property model from a configuration",
         description="Train a PaiNN (or SchNet) property model. The run folder receives\n"
                     "metrics.csv, metrics.json, learning_curve.png, checkpoints (best.pt,\n"
-                    "last.pt) and the exported artifact (artifact/model.onnx + model.json).\n\n"
+                    "last.pt), predictions.csv and the exported artifact (artifact/model.onnx +\n"
+                    "model.json). Imbalance and extrapolation keys (see TrainConfig):\n"
+                    "  split=random|extrapolation  tail_percentiles=10,90  split_target=NAME\n"
+                    "  loss=mse|l1|balanced_mse  bmc_noise_sigma=0.5  bmc_learn_sigma=true\n"
+                    "  loss_weighting=none|lds  lds_bins=100 lds_kernel_size=5 lds_sigma=2\n"
+                    "  lds_power=0.5  shot_bins=50  shot_thresholds=20,100  export=false\n\n"
                     "Example:\n"
                     "  kozo model train --config perovskite.toml --set epochs=50\n"
+                    "  kozo model train --config perovskite.toml --init runs/pretrain \\\n"
+                    "      --freeze-layers 2 --set split=extrapolation --set loss_weighting=lds\n"
                     "  kozo model train --set data=qm9 --set targets=gap,U0_atom \\\n"
                     "      --set summed_targets=U0_atom --set limit=5000 --set output=runs/qm9")
     train.add_argument("--config", type=Path, help="TOML file with TrainConfig keys")
@@ -30,7 +37,70 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
                        "lists are comma-separated")
     train.add_argument("--resume", action="store_true",
                        help="continue from OUTPUT/last.pt with its optimizer and random state")
+    train.add_argument("--init", metavar="PRETRAINED",
+                       help="start the backbone from a `kozo model pretrain` run folder (its "
+                            "backbone.pt) or checkpoint; architecture, features, interactions "
+                            "and cutoff must match (same as --set init=...)")
+    train.add_argument("--freeze-layers", type=int, metavar="N",
+                       help="with --init: keep the first N layers fixed (1 = the embedding, "
+                            "1+k = the embedding and the first k interactions)")
     train.set_defaults(run=run_train)
+
+    pretrain = add_command(
+        model_commands, "pretrain", help="pre-train a backbone on unlabelled structures",
+        description="Self-supervised pre-training: coordinate denoising (Gaussian noise of\n"
+                    "noise_sigma Å on positions; PaiNN predicts it per atom through a gated\n"
+                    "equivariant head) plus masked-element prediction (a mask_fraction of atoms\n"
+                    "masked; cross-entropy weighted by element frequency ** -mask_class_power).\n"
+                    "Labels are not used. The run folder receives config.json, metrics.csv,\n"
+                    "learning_curve.png, backbone.pt (best validation epoch; what\n"
+                    "`kozo model train --init` reads) and last.pt (for --resume).\n"
+                    "Keys: data, architecture, features, interactions, cutoff, noise_sigma,\n"
+                    "denoise_weight, mask_fraction, mask_weight, mask_class_power, batch_size,\n"
+                    "epochs, learning_rate, schedule, val_fraction, threads, seed, limit,\n"
+                    "output, cache_dir (see model/pretraining/config.py).\n\n"
+                    "Example:\n"
+                    "  kozo model pretrain --set data=../shared/data/perov_5/val.csv,\\\n"
+                    "../shared/data/perov_5_extra/extra.csv --set features=128 \\\n"
+                    "      --set epochs=30 --set output=runs/pretrain-perovskite")
+    pretrain.add_argument("--config", type=Path, help="TOML file with PretrainConfig keys")
+    pretrain.add_argument("--set", dest="overrides", action="append", default=[],
+                          metavar="KEY=VALUE", help="override one configuration key "
+                          "(repeatable); lists are comma-separated")
+    pretrain.add_argument("--resume", action="store_true",
+                          help="continue from OUTPUT/last.pt with its optimizer and random state")
+    pretrain.set_defaults(run=run_pretrain)
+
+    experiment = add_command(
+        model_commands, "experiment", help="compare pre-training and imbalance-aware losses",
+        description="Train the grid {from scratch, from --pretrained} × {plain loss, --imbalance\n"
+                    "loss} × {extrapolation split, random split} × seeds on one data set and\n"
+                    "target, and write REPORTS/NAME/report.md: a table (mean ± std over seeds)\n"
+                    "of the MAE in distribution, MAE and Spearman's ρ in each tail and MAE per\n"
+                    "shot group, parity plots with the tails highlighted, the error against the\n"
+                    "target value, and the command that reproduces it. --config and --set give\n"
+                    "the training configuration shared by every run (as for `kozo model train`).\n"
+                    "Runs go to REPORTS/NAME/runs/; finished runs are kept when run again.\n\n"
+                    "Example:\n"
+                    "  kozo model experiment --name perov-heat --config model/configs/perovskite.toml\\\n"
+                    "      --target heat_all --pretrained runs/pretrain-perovskite --set epochs=30")
+    experiment.add_argument("--name", required=True, help="report folder name under --reports")
+    experiment.add_argument("--config", type=Path, help="TOML file with TrainConfig keys")
+    experiment.add_argument("--set", dest="overrides", action="append", default=[],
+                            metavar="KEY=VALUE", help="override one training key (repeatable)")
+    experiment.add_argument("--target", help="the one target studied (default: the "
+                                             "configuration's only target)")
+    experiment.add_argument("--pretrained", default="", metavar="RUN",
+                            help="`kozo model pretrain` run folder or checkpoint for the "
+                                 "pre-trained arm (default: from scratch only)")
+    experiment.add_argument("--imbalance", choices=["lds", "balanced_mse"], default="lds",
+                            help="the imbalance-aware loss compared with the plain one "
+                                 "(default: lds)")
+    experiment.add_argument("--seeds", default="0,1,2",
+                            help="comma-separated seeds, one run each (default: 0,1,2)")
+    experiment.add_argument("--reports", type=Path, default=Path("reports"),
+                            help="folder holding the report folders (default: reports)")
+    experiment.set_defaults(run=run_experiment)
 
     export = add_command(
         model_commands, "export", help="write a model artifact from a training run",
@@ -95,16 +165,77 @@ def run_train(args: argparse.Namespace) -> int:
     from model.training.config import load_config
     from model.training.trainer import train
 
-    config = load_config(args.config, args.overrides)
+    overrides = list(args.overrides)
+    if args.init is not None:
+        overrides.append(f"init={args.init}")
+    if args.freeze_layers is not None:
+        overrides.append(f"freeze_layers={args.freeze_layers}")
+    config = load_config(args.config, overrides)
     result = train(config, resume=args.resume)
     if not result.main_process:
         return 0
     print(f"trained {config.architecture} for {result.epochs_run} epochs "
           f"(best epoch {result.best_epoch}); run folder {result.output}")
-    for target, values in result.metrics["test"].items():
-        print(f"  test {target}: MAE {values['mae']:.4g}, RMSE {values['rmse']:.4g}, "
-              f"R² {values['r2']:.3f} (n={values['n']})")
-    print(f"  artifact: {result.artifact}")
+    for split in [name for name in result.metrics if name.startswith("test")]:
+        for target, values in result.metrics[split].items():
+            print(f"  {split} {target}: MAE {values['mae']:.4g}, RMSE {values['rmse']:.4g}, "
+                  f"R² {values['r2']:.3f}, Spearman {values['spearman']:.3f} (n={values['n']})")
+    if config.export:
+        print(f"  artifact: {result.artifact}")
+    return 0
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    from model.pretraining.config import PretrainConfig
+    from model.pretraining.trainer import pretrain
+    from model.training.config import load_config
+
+    config = load_config(args.config, args.overrides, PretrainConfig)
+    result = pretrain(config, resume=args.resume)
+    scores = ", ".join(f"{k.removeprefix('val_')} {v:.4g}" for k, v in result.validation.items())
+    print(f"pre-trained {config.architecture} for {result.epochs_run} epochs (best epoch "
+          f"{result.best_epoch}: {scores}); backbone {result.backbone}")
+    return 0
+
+
+def experiment_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces an experiment, from its parsed arguments."""
+    import shlex
+
+    parts = ["kozo", "model", "experiment", "--name", args.name]
+    if args.config:
+        parts += ["--config", str(args.config)]
+    for override in args.overrides:
+        parts += ["--set", override]
+    if args.target:
+        parts += ["--target", args.target]
+    if args.pretrained:
+        parts += ["--pretrained", args.pretrained]
+    parts += ["--imbalance", args.imbalance, "--seeds", args.seeds, "--reports",
+              str(args.reports)]
+    return shlex.join(parts)
+
+
+def run_experiment(args: argparse.Namespace) -> int:
+    from model.experiment.grid import ExperimentPlan, run_grid
+    from model.experiment.report import write_report
+    from model.training.config import load_config, merged_values
+
+    overrides = list(args.overrides)
+    if args.target:  # summed if the configuration sums it
+        summed = merged_values(args.config, overrides).get("summed_targets", [])
+        summed = summed.split(",") if isinstance(summed, str) else summed
+        overrides += [f"targets={args.target}",
+                      f"summed_targets={args.target if args.target in summed else ''}"]
+    base = load_config(args.config, overrides)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise KozoError(f"--seeds takes comma-separated integers; got {args.seeds!r}") from None
+    plan = ExperimentPlan(args.name, base, args.pretrained, args.imbalance, seeds,
+                          args.reports, experiment_command(args)).validate()
+    report = write_report(plan, run_grid(plan))
+    print(f"report: {report}")
     return 0
 
 

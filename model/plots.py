@@ -60,3 +60,86 @@ def plot_parity(predicted: np.ndarray, actual: np.ndarray, png: Path, *, label: 
     figure.tight_layout()
     figure.savefig(png, dpi=110)
     plt.close(figure)
+
+
+def plot_pretraining_curve(metrics_csv: Path, png: Path) -> None:
+    """Total training and validation loss, and each validation objective, per epoch."""
+    plt = _pyplot()
+    with metrics_csv.open() as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) for r in rows]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key in ("train_loss", "val_loss"):
+        left.plot(epochs, [float(r[key]) for r in rows], label=key.replace("_", " "))
+    left.set(xlabel="epoch", ylabel="weighted sum of objectives", yscale="log")
+    left.legend()
+    for key, label in (("val_denoise", "denoising MSE (noise / σ)"),
+                       ("val_mask", "masked-element cross-entropy")):
+        values = [float(r[key]) for r in rows]
+        if any(v > 0 for v in values):
+            right.plot(epochs, values, label=label)
+    right.set(xlabel="epoch", ylabel="validation loss", yscale="log")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(png, dpi=100)
+    plt.close(figure)
+
+
+TAIL_COLOURS = {"test": "tab:blue", "test_low": "tab:red", "test_high": "tab:orange"}
+
+
+def _panels(count: int):
+    plt = _pyplot()
+    columns = min(count, 2)
+    rows = (count + columns - 1) // columns
+    figure, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 4.2 * rows), squeeze=False)
+    for extra in axes.flat[count:]:
+        extra.set_visible(False)
+    return plt, figure, axes.flat
+
+
+def plot_parity_tails(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], png: Path, *,
+                      label: str, unit: str) -> None:
+    """One parity plot per variant: centre test in blue, the low and high tails in red and
+    orange, so that a model that flattens its extremes shows it at a glance.
+    panels: title → split → (predicted, actual)."""
+    plt, figure, axes = _panels(max(1, len(panels)))
+    unit_text = f" ({unit})" if unit else ""
+    for axis, (title, splits) in zip(axes, panels.items()):
+        everything = np.concatenate([np.concatenate(pair) for pair in splits.values()]) \
+            if splits else np.zeros(1)
+        low, high = float(np.nanmin(everything)), float(np.nanmax(everything))
+        axis.plot([low, high], [low, high], color="black", linewidth=0.8)
+        for split, (predicted, actual) in splits.items():
+            axis.scatter(actual, predicted, s=8, alpha=0.6, linewidths=0,
+                         color=TAIL_COLOURS.get(split, "grey"), label=split)
+        axis.set(xlabel=f"reference {label}{unit_text}", ylabel=f"predicted {label}{unit_text}",
+                 title=title)
+        axis.legend(loc="lower right", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(png, dpi=100)
+    plt.close(figure)
+
+
+def plot_errors_against_target(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
+                               png: Path, *, label: str, unit: str,
+                               bounds: tuple[float, float]) -> None:
+    """Signed error (predicted − reference) against the reference value, one panel per
+    variant, with the tail bounds as dashed lines: errors growing toward the edges mean the
+    model does not extrapolate."""
+    plt, figure, axes = _panels(max(1, len(panels)))
+    unit_text = f" ({unit})" if unit else ""
+    for axis, (title, splits) in zip(axes, panels.items()):
+        for split, (predicted, actual) in splits.items():
+            axis.scatter(actual, predicted - actual, s=8, alpha=0.6, linewidths=0,
+                         color=TAIL_COLOURS.get(split, "grey"), label=split)
+        axis.axhline(0.0, color="black", linewidth=0.8)
+        for bound in bounds:
+            axis.axvline(bound, color="grey", linestyle="--", linewidth=0.8)
+        axis.set(xlabel=f"reference {label}{unit_text}", ylabel=f"error{unit_text}", title=title)
+        axis.legend(loc="best", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(png, dpi=100)
+    plt.close(figure)

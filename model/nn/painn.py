@@ -57,7 +57,8 @@ class PaiNNUpdate(nn.Module):
 
 
 class PaiNN(nn.Module):
-    """Backbone: atomic numbers and edge vectors → per-atom scalar features [n_atoms, F]."""
+    """Backbone: atomic numbers and edge vectors → per-atom scalar features [n_atoms, F];
+    `features` also gives the vector features."""
 
     def __init__(self, n_features: int = 64, n_interactions: int = 3, n_basis: int = 20,
                  cutoff: float = 5.0) -> None:
@@ -72,6 +73,13 @@ class PaiNN(nn.Module):
 
     def forward(self, numbers: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,
                 edge_vectors: torch.Tensor) -> torch.Tensor:
+        return self.features(numbers, edge_i, edge_j, edge_vectors)[0]
+
+    def features(self, numbers: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,
+                 edge_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scalar features [n_atoms, F] (invariant) and vector features [n_atoms, 3, F]
+        (rotate with the structure), for heads that predict vectors (denoising).
+        Atomic number 0 is never an element: pre-training uses it as the mask token."""
         distances = edge_lengths(edge_vectors)  # [E]
         directions = edge_vectors / distances[:, None]  # [E, 3]
         basis = self.basis(distances)  # [E, B]
@@ -81,4 +89,4 @@ class PaiNN(nn.Module):
         for message, update in zip(self.messages, self.updates, strict=True):
             s, v = message(s, v, edge_i, edge_j, basis, envelope, directions)
             s, v = update(s, v)
-        return s
+        return s, v

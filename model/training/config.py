@@ -2,6 +2,12 @@
 
 Every field has a default except the data and the targets, and an unknown key
 or a value of the wrong type is an error that names the key.
+
+Issue 4's keys: `split` (random, or extrapolation with `tail_percentiles` of
+`split_target`), `shot_bins`/`shot_thresholds` (MAE per many/medium/few-shot
+group), `loss_weighting=lds` with its `lds_*` keys, `loss=balanced_mse` with
+its `bmc_*` keys (see imbalance.py), and `init`/`freeze_layers` to fine-tune a
+`kozo model pretrain` backbone (see finetune.py).
 """
 
 from __future__ import annotations
@@ -31,7 +37,15 @@ class TrainConfig:
     epochs: int = 100
     learning_rate: float = 5e-4
     schedule: str = "cosine"  # "cosine" (decays to 1% over the epochs) or "constant"
-    loss: str = "mse"  # "mse" or "l1" (in normalised units)
+    loss: str = "mse"  # "mse", "l1" (in normalised units) or "balanced_mse" (Ren et al. 2022, BMC)
+    loss_weighting: str = "none"  # "none" or "lds": label-distribution smoothing (Yang et al. 2021)
+    lds_bins: int = 100  # LDS: equal-width bins over each target's training range
+    lds_kernel_size: int = 5  # LDS: Gaussian kernel width in bins (odd)
+    lds_sigma: float = 2.0  # LDS: Gaussian kernel standard deviation, in bins
+    lds_power: float = 0.5  # LDS: weight ∝ 1 / smoothed density ** power, mean 1 over training
+    bmc_noise_sigma: float = 0.5  # balanced_mse: label noise σ, in units of the target's std
+    bmc_learn_sigma: bool = False  # balanced_mse: learn σ (one per target) instead of fixing it
+    bmc_sigma_learning_rate: float = 1e-2  # balanced_mse: Adam rate of a learned σ
     threads: int = 1  # torch threads; more are faster on large structures but not bit-reproducible
     time_limit: float = 0.0  # minutes of training before stopping (0: none); not reproducible
     patience: int = 20  # epochs without a better validation error before stopping
@@ -39,6 +53,14 @@ class TrainConfig:
     train_fraction: float = 0.8
     val_fraction: float = 0.1  # the rest is the test split
     split_sizes: list[str] = field(default_factory=list)  # train,val,test counts; overrides fractions
+    split: str = "random"  # "random", or "extrapolation": train on the centre, test on the tails
+    split_target: str = ""  # extrapolation: the target whose tails are held out (default: first)
+    tail_percentiles: list[float] = field(default_factory=lambda: [10.0, 90.0])  # extrapolation
+    shot_bins: int = 50  # imbalance report: equal-width bins over the training-label range
+    shot_thresholds: list[float] = field(default_factory=lambda: [20.0, 100.0])  # few < 20 ≤ medium ≤ 100 < many training labels per bin
+    init: str = ""  # pre-trained backbone: a `kozo model pretrain` run folder or its checkpoint
+    freeze_layers: int = 0  # with init: freeze the first N layers (1 = embedding, 1+k = embedding and k interactions)
+    export: bool = True  # write artifact/ (model.onnx + model.json) at the end
     limit: int = 0  # read only the first N structures (0: all)
     output: str = "runs/model"
     cache_dir: str = ".kozo-cache"
@@ -61,8 +83,9 @@ class TrainConfig:
                               f"{self.train_fraction} + {self.val_fraction}")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule must be 'cosine' or 'constant'; got {self.schedule!r}")
-        if self.loss not in ("mse", "l1"):
-            raise ConfigError(f"loss must be 'mse' or 'l1'; got {self.loss!r}")
+        if self.loss not in ("mse", "l1", "balanced_mse"):
+            raise ConfigError(f"loss must be 'mse', 'l1' or 'balanced_mse'; got {self.loss!r}")
+        self._validate_imbalance()
         if self.split_sizes and (len(self.split_sizes) != 3 or not all(
                 s.isdigit() and int(s) > 0 for s in self.split_sizes)):
             raise ConfigError(f"split_sizes takes three positive counts train,val,test; "
@@ -72,7 +95,51 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1; got {getattr(self, name)}")
         if not self.cutoff > 0 or not self.learning_rate > 0:
             raise ConfigError("cutoff (Å) and learning_rate must be positive")
+        if self.freeze_layers < 0 or (self.freeze_layers and not self.init):
+            raise ConfigError(f"freeze_layers takes a count ≥ 0 of pre-trained layers and needs "
+                              f"init; got {self.freeze_layers} with init={self.init!r}")
+        if self.freeze_layers > self.interactions + 1:
+            raise ConfigError(f"freeze_layers counts the embedding and {self.interactions} "
+                              f"interactions, at most {self.interactions + 1}; "
+                              f"got {self.freeze_layers}")
         return self
+
+    def _validate_imbalance(self) -> None:
+        if self.split not in ("random", "extrapolation"):
+            raise ConfigError(f"split must be 'random' or 'extrapolation'; got {self.split!r}")
+        if self.split == "extrapolation" and self.split_sizes:
+            raise ConfigError("split_sizes applies to split=random only; the extrapolation "
+                              "split takes train_fraction and val_fraction of the centre")
+        if self.split_target and self.split_target not in self.targets:
+            raise ConfigError(f"split_target {self.split_target!r} is not among targets "
+                              f"{self.targets}")
+        low, high = (self.tail_percentiles + [0.0, 0.0])[:2]
+        if len(self.tail_percentiles) != 2 or not 0 <= low < high <= 100:
+            raise ConfigError(f"tail_percentiles takes two percentiles low,high with "
+                              f"0 ≤ low < high ≤ 100; got {self.tail_percentiles}")
+        few, many = (self.shot_thresholds + [0.0, 0.0])[:2]
+        if len(self.shot_thresholds) != 2 or not 0 <= few <= many or self.shot_bins < 1:
+            raise ConfigError(f"shot_thresholds takes two counts few,many with few ≤ many and "
+                              f"shot_bins ≥ 1; got {self.shot_thresholds}, {self.shot_bins}")
+        if self.loss_weighting not in ("none", "lds"):
+            raise ConfigError(f"loss_weighting must be 'none' or 'lds'; got "
+                              f"{self.loss_weighting!r}")
+        if self.loss_weighting == "lds" and self.loss == "balanced_mse":
+            raise ConfigError("loss_weighting=lds weights mse and l1; balanced_mse balances "
+                              "by itself: use one or the other")
+        if self.lds_bins < 1 or self.lds_kernel_size < 1 or self.lds_kernel_size % 2 == 0 \
+                or not self.lds_sigma > 0 or self.lds_power < 0:
+            raise ConfigError(f"LDS takes lds_bins ≥ 1, an odd lds_kernel_size, lds_sigma > 0 "
+                              f"and lds_power ≥ 0; got {self.lds_bins}, {self.lds_kernel_size}, "
+                              f"{self.lds_sigma}, {self.lds_power}")
+        if not self.bmc_noise_sigma > 0 or not self.bmc_sigma_learning_rate > 0:
+            raise ConfigError(f"bmc_noise_sigma and bmc_sigma_learning_rate must be positive; "
+                              f"got {self.bmc_noise_sigma}, {self.bmc_sigma_learning_rate}")
+
+    @property
+    def tail_target(self) -> str:
+        """The target whose tails an extrapolation split holds out."""
+        return self.split_target or self.targets[0]
 
 
 def _coerce(name: str, kind, raw):
@@ -81,6 +148,15 @@ def _coerce(name: str, kind, raw):
     try:
         if kind in ("list[str]", list[str]):
             return [s.strip() for s in raw.split(",") if s.strip()] if text else [str(s) for s in raw]
+        if kind in ("list[float]", list[float]):
+            items = [s.strip() for s in raw.split(",") if s.strip()] if text else raw
+            return [float(s) for s in items]
+        if kind in ("bool", bool):
+            if isinstance(raw, bool):
+                return raw
+            if text and raw.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+                return raw.strip().lower() in ("true", "1", "yes")
+            raise ValueError(raw)
         if kind in ("int", int):
             return int(raw)
         if kind in ("float", float):
@@ -90,9 +166,19 @@ def _coerce(name: str, kind, raw):
         raise ConfigError(f"{name} must be of type {kind}; got {raw!r}") from None
 
 
-def load_config(path: Path | None, overrides: list[str]) -> TrainConfig:
-    """TOML file (optional) plus key=value overrides, validated."""
-    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+def load_config(path: Path | None, overrides: list[str], kind: type = TrainConfig):
+    """TOML file (optional) plus key=value overrides, validated; `kind` is TrainConfig or
+    another configuration dataclass with a validate() method (PretrainConfig)."""
+    fields = {f.name: f.type for f in dataclasses.fields(kind)}
+    values = merged_values(path, overrides)
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown configuration keys {unknown}; known: {', '.join(fields)}")
+    return kind(**{k: _coerce(k, fields[k], v) for k, v in values.items()}).validate()
+
+
+def merged_values(path: Path | None, overrides: list[str]) -> dict:
+    """The raw key → value pairs of a TOML file (optional) and key=value overrides, unchecked."""
     values = {}
     if path is not None:
         try:
@@ -106,7 +192,4 @@ def load_config(path: Path | None, overrides: list[str]) -> TrainConfig:
         if not separator:
             raise ConfigError(f"--set takes key=value; got {override!r}")
         values[key.strip()] = value.strip()
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown configuration keys {unknown}; known: {', '.join(fields)}")
-    return TrainConfig(**{k: _coerce(k, fields[k], v) for k, v in values.items()}).validate()
+    return values

@@ -17,14 +17,14 @@ from model.graph_cache import GraphSet, load_or_build_graphs
 from model.nn.readout import TargetSpec
 from model.training.config import ConfigError, TrainConfig
 from model.training.normalisation import target_specs
-from model.training.splits import random_split
+from model.training.splits import extrapolation_split, random_split
 
 
 @dataclass
 class PreparedRun:
     dataset: Dataset
     graphs: GraphSet
-    splits: dict[str, np.ndarray]  # train/val/test → indices into graphs
+    splits: dict[str, np.ndarray]  # train/val/test (+ test_low/test_high) → indices into graphs
     elements: list[int]  # atomic numbers in the training split
     specs: list[TargetSpec]
 
@@ -38,12 +38,21 @@ def prepare(config: TrainConfig) -> PreparedRun:
     graphs = load_or_build_graphs(dataset, config.cutoff, Path(config.cache_dir))
     sizes = tuple(int(s) for s in config.split_sizes) or (0, 0, 0)
     try:
-        splits = random_split(len(graphs), config.train_fraction, config.val_fraction,
-                              config.seed, sizes)
+        if config.split == "extrapolation":
+            splits = extrapolation_split(graphs.targets[config.tail_target],
+                                         tuple(config.tail_percentiles), config.train_fraction,
+                                         config.val_fraction, config.seed)
+        else:
+            splits = random_split(len(graphs), config.train_fraction, config.val_fraction,
+                                  config.seed, sizes)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    if min(len(s) for s in splits.values()) == 0:
-        raise ConfigError(f"{len(graphs)} structures leave an empty split; use more data")
+    empty = [name for name, indices in splits.items() if len(indices) == 0]
+    if empty:
+        hint = " or tail_percentiles further from 0 and 100" if \
+            {"test_low", "test_high"} & set(empty) else ""
+        raise ConfigError(f"{len(graphs)} structures leave an empty split ({', '.join(empty)}); "
+                          f"use more data{hint}")
     elements = sorted(int(z) for z in np.unique(graphs.numbers[graphs.atoms_of(splits["train"])]))
     specs = target_specs(graphs, splits["train"], config.targets, config.summed_targets,
                          dataset.units, elements)

@@ -1,9 +1,12 @@
 """The training loop: epochs with validation, early stopping, checkpoints and resume.
 
 Outputs in the run folder: metrics.csv (one row per epoch), metrics.json
-(final, per split), learning_curve.png, best.pt and last.pt (with optimizer and
-random states, so that a resumed run continues exactly where it stopped), and
-the exported artifact in artifact/ (model.onnx + model.json).
+(final, per split, with Spearman's ρ and the MAE per shot group of each test
+split), predictions.csv (each test structure's prediction), learning_curve.png,
+best.pt and last.pt (with optimizer and random states, so that a resumed run
+continues exactly where it stopped), and the exported artifact in artifact/
+(model.onnx + model.json). With `init`, the backbone starts from a pre-trained
+one (see finetune.py).
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from model.export_onnx import export_onnx
 from model.graph_cache import GraphSet
 from model.nn import PaiNN, PropertyHead, SchNet, collate
 from model.nn.property_model import PropertyModel
-from model.training.config import TrainConfig
+from model.training.config import ConfigError, TrainConfig
 from model.training.distributed import Cluster
-from model.training.metrics import regression_metrics
+from model.training.finetune import freeze_layers, load_pretrained_backbone
+from model.training.imbalance import NoiseScales, balanced_mse, lds_weights
+from model.training.metrics import rank_correlation, regression_metrics, shot_metrics
 from model.plots import plot_learning_curve
 from model.training.preparation import prepare
 
@@ -66,8 +71,10 @@ def predict_indices(model: PropertyModel, graphs: GraphSet, indices: np.ndarray,
 
 
 def split_metrics(model, graphs, indices, batch_size) -> dict[str, dict[str, float]]:
+    """Per target: MAE, RMSE, R², n and Spearman's ρ on the structures at `indices`."""
     predicted = predict_indices(model, graphs, indices, batch_size)
     return {name: regression_metrics(values, graphs.targets[name][indices])
+            | {"spearman": rank_correlation(values, graphs.targets[name][indices])}
             for name, values in predicted.items()}
 
 
@@ -81,12 +88,16 @@ def learning_rate(config: TrainConfig, epoch: int, time_used: float | None = Non
     return config.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress_made)))
 
 
-def _error_sums(model: PropertyModel, batch, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per target: the sum of squared (or absolute) errors in normalised units over the known
-    values, and how many there are. [n_targets] each."""
+def _error_sums(model: PropertyModel, batch, kind: str, weights: torch.Tensor | None = None,
+                noise: NoiseScales | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per target: the sum of squared (or absolute, or Balanced MSE) errors in normalised units
+    over the known values, and how many there are. [n_targets] each.
+
+    weights [n_graphs, n_targets] (LDS) multiply each sample's error; `noise` holds the
+    Balanced MSE σ of each target."""
     predictions = model.predict(batch) if batch.n_graphs else {}
     sums, counts = [], []
-    for target in model.head.targets:
+    for k, target in enumerate(model.head.targets):
         actual = batch.targets[target.name]
         known = torch.isfinite(actual)
         if not known.any():
@@ -95,17 +106,26 @@ def _error_sums(model: PropertyModel, batch, kind: str) -> tuple[torch.Tensor, t
             continue
         scale = target.std * (batch.graph_index.bincount(minlength=batch.n_graphs)[known]
                               if target.aggregation == "sum" else 1.0)
-        error = (predictions[target.name][known] - actual[known]) / scale
-        sums.append((error ** 2).sum() if kind == "mse" else error.abs().sum())
+        predicted_z, actual_z = predictions[target.name][known] / scale, actual[known] / scale
+        if kind == "balanced_mse":  # differences of z: the mean of an averaged target cancels
+            sums.append(balanced_mse(predicted_z, actual_z, noise.variance(k)).sum())
+            counts.append(known.sum().to(predicted_z.dtype))
+            continue
+        error = predicted_z - actual_z
+        per_sample = error ** 2 if kind == "mse" else error.abs()
+        if weights is not None:
+            per_sample = per_sample * weights[known, k]
+        sums.append(per_sample.sum())
         counts.append(known.sum().to(error.dtype))
     return torch.stack(sums), torch.stack(counts)
 
 
-def _loss(model: PropertyModel, batch, kind: str = "mse", cluster: Cluster = Cluster()
+def _loss(model: PropertyModel, batch, kind: str = "mse", cluster: Cluster = Cluster(),
+          weights: torch.Tensor | None = None, noise: NoiseScales | None = None
           ) -> tuple[torch.Tensor, float]:
     """This process's part of the mean error over targets of the global batch, and that
     mean's value (the same on every process)."""
-    sums, counts = _error_sums(model, batch, kind)
+    sums, counts = _error_sums(model, batch, kind, weights, noise)
     global_counts = cluster.total(counts)
     present = global_counts > 0
     per_target = sums[present] / global_counts[present]
@@ -129,6 +149,22 @@ def keep_epochs_up_to(metrics_csv: Path, last_epoch: int) -> None:
                         if row and row[0].isdigit() and int(row[0]) <= last_epoch]
     with metrics_csv.open("w", newline="") as handle:
         csv.writer(handle).writerows(kept)
+
+
+def sample_weights(config: TrainConfig, graphs: GraphSet, train: np.ndarray
+                   ) -> np.ndarray | None:
+    """[n_structures, n_targets] LDS weights of every structure (each target from its own
+    training labels; a summed target's per atom, as its loss sees it), or None."""
+    if config.loss_weighting != "lds":
+        return None
+    columns = []
+    for name in config.targets:
+        values = graphs.targets[name] / (graphs.atom_counts if name in config.summed_targets
+                                         else 1.0)
+        columns.append(lds_weights(values[train], values, n_bins=config.lds_bins,
+                                   kernel_size=config.lds_kernel_size, sigma=config.lds_sigma,
+                                   power=config.lds_power))
+    return np.stack(columns, axis=1)
 
 
 def _rng_state(generator: np.random.Generator) -> dict:
@@ -164,16 +200,28 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
     if cluster.is_main:
         (output / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
 
+    if config.loss == "balanced_mse" and cluster.world > 1:
+        raise ConfigError("loss=balanced_mse contrasts each label with its whole batch, which "
+                          "torchrun splits across processes; train it in one process")
     torch.manual_seed(config.seed)
     generator = np.random.default_rng(config.seed)
     model = build_model(config, specs)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    if config.init and not (resume and (output / "last.pt").is_file()):
+        load_pretrained_backbone(model.backbone, config)
+    freeze_layers(model.backbone, config.freeze_layers)
+    weights = sample_weights(config, graphs, splits["train"])
+    noise = NoiseScales(len(specs), config.bmc_noise_sigma, config.bmc_learn_sigma)
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    if config.loss == "balanced_mse" and config.bmc_learn_sigma:
+        groups.append({"params": list(noise.parameters()), "lr": config.bmc_sigma_learning_rate})
+    optimizer = torch.optim.Adam(groups, lr=config.learning_rate)
     first_epoch, best_score, best_epoch = 1, math.inf, 0
     last_path, best_path = output / "last.pt", output / "best.pt"
     metrics_path = output / "metrics.csv"
     if resume and last_path.is_file():
         state = torch.load(last_path, weights_only=False)
         model.load_state_dict(state["model"])
+        noise.load_state_dict(state.get("noise", noise.state_dict()))
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"]["torch"])
         generator.bit_generator.state = state["rng"]["numpy"]
@@ -199,16 +247,17 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
             own = torch.tensor([(time.monotonic() - started) / (60 * config.time_limit)])
             time_used = float(cluster.total(own).item()) / cluster.world
         rate = learning_rate(config, epoch, time_used)
-        for group in optimizer.param_groups:
-            group["lr"] = rate
+        optimizer.param_groups[0]["lr"] = rate  # the model's; a learned σ keeps its own
         order = generator.permutation(splits["train"])
         batches = [order[k:k + config.batch_size] for k in range(0, len(order), config.batch_size)]
         losses = []
         for indices in (progress(batches, f"epoch {epoch}/{config.epochs}") if show_progress
                         else batches):
             optimizer.zero_grad()
-            loss, global_loss = _loss(model, collate(graphs, cluster.share(indices)),
-                                      config.loss, cluster)
+            share = cluster.share(indices)
+            loss, global_loss = _loss(model, collate(graphs, share), config.loss, cluster,
+                                      None if weights is None else torch.from_numpy(weights[share]),
+                                      noise)
             if loss.requires_grad:  # a process whose share of the last batch is empty has none
                 loss.backward()
             cluster.sum_gradients(model)
@@ -232,6 +281,7 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
                   f"validation MAE {errors}{' (best)' if best_epoch == epoch else ''}",
                   file=sys.stderr, flush=True)
         save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "noise": noise.state_dict(),
                     "rng": _rng_state(generator), "epoch": epoch, "best_score": best_score,
                     "best_epoch": best_epoch}, last_path)
 
@@ -241,15 +291,41 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
     model.load_state_dict(torch.load(best_path, weights_only=True))
     metrics = {name: split_metrics(model, graphs, indices, config.batch_size)
                for name, indices in splits.items()}
+    shots = write_test_predictions(model, config, graphs, splits, output / "predictions.csv")
     (output / "metrics.json").write_text(json.dumps(
         {"best_epoch": best_epoch, "epochs_run": epoch, "config": asdict(config),
-         "metrics": metrics}, indent=2) + "\n")
+         "metrics": metrics, "shots": shots}, indent=2) + "\n")
     plot_learning_curve(metrics_path, output / "learning_curve.png",
                         {s.name: s.unit for s in specs})
-    artifact = write_artifact(model, config, graphs, splits, specs, elements, metrics,
-                              run.dataset.fingerprint, output / "artifact")
+    artifact = output / "artifact"
+    if config.export:
+        write_artifact(model, config, graphs, splits, specs, elements, metrics,
+                       run.dataset.fingerprint, artifact)
     return TrainResult(output=output, epochs_run=epoch, best_epoch=best_epoch,
                        metrics=metrics, artifact=artifact)
+
+
+def write_test_predictions(model: PropertyModel, config: TrainConfig, graphs: GraphSet,
+                           splits: dict[str, np.ndarray], path: Path
+                           ) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """predictions.csv (split, id, target, predicted, actual) for every test split, and the
+    MAE per shot group: split → target → many/medium/few → {mae, n}."""
+    shots: dict = {}
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["split", "id", "target", "predicted", "actual"])
+        for split in [name for name in splits if name.startswith("test")]:
+            indices = splits[split]
+            predicted = predict_indices(model, graphs, indices, config.batch_size)
+            shots[split] = {}
+            for name, values in predicted.items():
+                actual = graphs.targets[name][indices]
+                writer.writerows([split, graphs.ids[g], name, repr(float(p)), repr(float(a))]
+                                 for g, p, a in zip(indices, values, actual, strict=True))
+                shots[split][name] = shot_metrics(
+                    values, actual, graphs.targets[name][splits["train"]], config.shot_bins,
+                    tuple(config.shot_thresholds))
+    return shots
 
 
 def write_artifact(model, config, graphs, splits, specs, elements, metrics, fingerprint,

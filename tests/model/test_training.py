@@ -131,7 +131,7 @@ def test_the_cosine_schedule_decays_to_one_percent_and_l1_loss_learns(data_file,
     (["data=x.csv", "targets=a", "train_fraction=0.95"], r"must leave a test split"),
     (["data=x.csv", "targets=a", "summed_targets=b"], r"summed_targets \['b'\] are not among"),
     (["data=x.csv", "targets=a", "architecture=mace"], r"architecture must be 'painn' or 'schnet'"),
-    (["data=x.csv", "targets=a", "loss=huber"], r"loss must be 'mse' or 'l1'"),
+    (["data=x.csv", "targets=a", "loss=huber"], r"loss must be 'mse', 'l1' or 'balanced_mse'; got 'huber'"),
     (["data=x.csv", "targets=a", "schedule=step"], r"schedule must be 'cosine' or 'constant'"),
 ])
 def test_bad_configurations_name_the_key(overrides, message):

@@ -1,0 +1,1 @@
+"""`kozo model experiment`: does pre-training or an imbalance-aware loss help on tails and rare values?"""

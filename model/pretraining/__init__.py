@@ -1,0 +1,1 @@
+"""Self-supervised pre-training of a backbone on unlabelled structures (`kozo model pretrain`)."""
