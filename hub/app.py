@@ -1,0 +1,130 @@
+"""The hub's aiohttp application: `create_app(config)` wires storage, routes and tasks.
+
+Handlers live in ingest_api, data_api, model_api and web_page; this module only
+builds the app: open the database and stores, add middlewares and routes, and
+run housekeeping (stale temporary files) in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from hub import data_api, ingest_api, model_api, web_page
+from hub.chunk_store import LocalChunkStore
+from hub.config import HubConfig
+from hub.database import open_database
+from hub.http_support import json_errors
+from hub.logs import request_log
+from hub.metrics import HubMetrics
+from hub.model_registry import ModelRegistry
+from hub.openapi import openapi_spec
+from hub.state import CHUNKS, CONFIG, DATABASE, METRICS, MODELS
+
+log = logging.getLogger("kozo.hub")
+STALE_TEMP_SECONDS = 3600.0  # a temporary upload older than this belongs to no live request
+HOUSEKEEPING_SECONDS = 600.0
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].exposition(),
+                        content_type="text/plain", charset="utf-8")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_spec())
+
+
+def remove_stale_temporary_files(config: HubConfig, older_than: float) -> int:
+    """Delete leftovers of requests cut off by a crash; returns how many."""
+    removed = 0
+    cutoff = time.time() - older_than
+    for path in config.temp_dir.iterdir():
+        try:
+            if path.stat().st_mtime < cutoff:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
+async def housekeeping(app: web.Application) -> AsyncIterator[None]:
+    """Sweep the temporary folder now and every HOUSEKEEPING_SECONDS while serving."""
+    config = app[CONFIG]
+
+    async def sweep_forever() -> None:
+        while True:
+            removed = await asyncio.to_thread(remove_stale_temporary_files, config,
+                                              STALE_TEMP_SECONDS)
+            if removed:
+                log.info(f"removed {removed} stale temporary files")
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+    task = asyncio.create_task(sweep_forever())
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
+async def close_database(app: web.Application) -> None:
+    app[DATABASE].close()
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_post("/api/v1/devices/enroll", ingest_api.enroll)
+    app.router.add_post("/api/v1/ingest/offer", ingest_api.offer)
+    app.router.add_put("/api/v1/ingest/chunks/{sha256}", ingest_api.put_chunk)
+    app.router.add_post("/api/v1/ingest/commit", ingest_api.commit)
+    app.router.add_get("/api/v1/me", data_api.whoami)
+    app.router.add_get("/api/v1/files", data_api.list_files)
+    app.router.add_get("/api/v1/files/{file_id}", data_api.file_details)
+    app.router.add_delete("/api/v1/files/{file_id}", data_api.delete_file)
+    app.router.add_get("/api/v1/files/{file_id}/content", data_api.download)
+    app.router.add_get("/api/v1/files/{file_id}/predictions", data_api.file_predictions)
+    app.router.add_get("/api/v1/models", model_api.list_models)
+    app.router.add_post("/api/v1/models", model_api.upload_model)
+    app.router.add_get("/api/v1/models/current", model_api.current_model)
+    app.router.add_put("/api/v1/models/current", model_api.choose_current_model)
+    app.router.add_get("/api/v1/models/{name}/{version}", model_api.model_details)
+    app.router.add_get("/api/v1/models/{name}/{version}/archive", model_api.download_archive)
+    app.router.add_post("/api/v1/models/{name}/{version}/predict", model_api.predict)
+    web_page.add_page_routes(app)
+
+
+def create_app(config: HubConfig) -> web.Application:
+    """The hub, storing under config.data_dir (created if missing)."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.temp_dir.mkdir(exist_ok=True)
+    # Bodies are streamed by the handlers with their own limits; this only bounds
+    # what aiohttp itself would buffer (forms of the web page).
+    app = web.Application(middlewares=[request_log, json_errors], client_max_size=1024 * 1024)
+    db = open_database(config.database_path)
+    app[CONFIG] = config
+    app[DATABASE] = db
+    app[CHUNKS] = LocalChunkStore(config.chunk_dir)
+    app[MODELS] = ModelRegistry(config.model_dir, db, config.temp_dir)
+    app[METRICS] = HubMetrics()
+    app[model_api.PREDICTORS] = {}
+    add_routes(app)
+    app.cleanup_ctx.append(housekeeping)
+    app.on_cleanup.append(close_database)
+    return app

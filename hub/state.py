@@ -1,0 +1,17 @@
+"""The typed keys of the application's shared state (aiohttp `web.AppKey`)."""
+
+from __future__ import annotations
+
+import sqlite_utils
+from aiohttp import web
+
+from hub.chunk_store import LocalChunkStore
+from hub.config import HubConfig
+from hub.metrics import HubMetrics
+from hub.model_registry import ModelRegistry
+
+CONFIG = web.AppKey("config", HubConfig)
+DATABASE = web.AppKey("database", sqlite_utils.Database)
+CHUNKS = web.AppKey("chunks", LocalChunkStore)
+MODELS = web.AppKey("models", ModelRegistry)
+METRICS = web.AppKey("metrics", HubMetrics)
