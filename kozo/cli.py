@@ -11,6 +11,7 @@ import sys
 from typing import Sequence
 
 from kozo import __version__
+from kozo.demo.command import add_demo_command
 from kozo.errors import KozoError
 from edge.cli import add_edge_commands
 from hub.cli import add_hub_commands
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_commands(commands)
     add_hub_commands(commands)
     add_edge_commands(commands)
+    add_demo_command(commands)
     return parser
 
 

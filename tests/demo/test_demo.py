@@ -1,0 +1,35 @@
+"""The demo, headless: the hub, an enrolled edge daemon and the instrument on loopback."""
+
+import socket
+
+from kozo.demo.runner import DemoSettings, run_demo
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_every_file_the_instrument_writes_arrives_with_a_quick_check_for_structures(tmp_path):
+    lines: list[str] = []
+    settings = DemoSettings(folder=tmp_path / "demo", port=free_port(), interval=0.5, runs=3,
+                            duration=30.0)
+    result = run_demo(settings, say=lines.append)
+    assert result.runs_written == 3
+    written = {path.relative_to(settings.folder / "instrument").as_posix(): path.stat().st_size
+               for path in (settings.folder / "instrument").rglob("*") if path.is_file()}
+    assert len(written) == 3 * 3 + 1  # CIF, pattern, image per run; one shared log
+    latest_size = {}
+    for arrival in result.arrivals:
+        latest_size[arrival.name] = max(latest_size.get(arrival.name, 0), arrival.size)
+    assert latest_size == written  # the log arrives as versions; its last has the final size
+    structures = [a for a in result.arrivals if a.name.endswith(".cif")]
+    assert len(structures) == 3
+    for arrival in structures:
+        values = arrival.predictions["values"]
+        assert set(values) == {"heat_all", "ind_gap"}
+        assert values["heat_all"]["unit"] == "eV/cell"
+    assert all(a.predictions is None for a in result.arrivals if not a.name.endswith(".cif"))
+    assert any("arrived" in line and "quick check: heat_all" in line for line in lines)
+    assert (settings.folder / "hub.log").stat().st_size > 0  # the hub ran as its own process
