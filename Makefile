@@ -1,5 +1,5 @@
 # Two entry points on a fresh machine with Python >= 3.11 and pip:
-#   make demo   installs kozo in .venv and runs the main job
+#   make demo   installs kozo in .venv and runs the main job (DEMO_ARGS='--duration 60' ...)
 #   make test   installs kozo with its test tools in .venv and runs the tests
 PYTHON ?= python3
 VENV := .venv
@@ -8,10 +8,7 @@ BIN := $(VENV)/bin
 .PHONY: demo test bench clean
 
 demo: $(VENV)/.installed-run
-	$(BIN)/kozo neighbors kozo/examples/NaCl.cif kozo/examples/Si-diamond.cif \
-		kozo/examples/benzene.xyz --cutoff 5.0
-	$(BIN)/kozo predict kozo/examples/SrTiO3.cif kozo/examples/BaZrO3.cif
-	$(BIN)/kozo predict --model qm9 kozo/examples/benzene.xyz
+	$(BIN)/kozo demo $(DEMO_ARGS)
 
 test: $(VENV)/.installed-all
 	$(BIN)/python -m pytest

@@ -1,8 +1,9 @@
 """The hub's aiohttp application: `create_app(config)` wires storage, routes and tasks.
 
-Handlers live in ingest_api, data_api, model_api and web_page; this module only
-builds the app: open the database and stores, add middlewares and routes, and
-run housekeeping (stale temporary files) in the background.
+Handlers live in ingest_api, data_api, model_api, server_api, proxy and web_page;
+this module only builds the app: open the database and stores, add middlewares
+and routes, run housekeeping (stale temporary files) in the background, and
+start the notebook machinery (hub.notebook_lifetime).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from hub import data_api, ingest_api, model_api, web_page
+from hub import data_api, ingest_api, model_api, proxy, server_api, web_page
 from hub.chunk_store import LocalChunkStore
 from hub.config import HubConfig
 from hub.database import open_database
@@ -23,8 +24,10 @@ from hub.http_support import json_errors
 from hub.logs import request_log
 from hub.metrics import HubMetrics
 from hub.model_registry import ModelRegistry
+from hub.notebook_lifetime import notebook_lifetime
+from hub.notebooks import Notebooks
 from hub.openapi import openapi_spec
-from hub.state import CHUNKS, CONFIG, DATABASE, METRICS, MODELS
+from hub.state import CHUNKS, CONFIG, DATABASE, METRICS, MODELS, NOTEBOOKS
 
 log = logging.getLogger("kozo.hub")
 STALE_TEMP_SECONDS = 3600.0  # a temporary upload older than this belongs to no live request
@@ -107,6 +110,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/models/{name}/{version}", model_api.model_details)
     app.router.add_get("/api/v1/models/{name}/{version}/archive", model_api.download_archive)
     app.router.add_post("/api/v1/models/{name}/{version}/predict", model_api.predict)
+    server_api.add_server_routes(app)
+    proxy.add_proxy_routes(app)
     web_page.add_page_routes(app)
 
 
@@ -124,7 +129,10 @@ def create_app(config: HubConfig) -> web.Application:
     app[MODELS] = ModelRegistry(config.model_dir, db, config.temp_dir)
     app[METRICS] = HubMetrics()
     app[model_api.PREDICTORS] = {}
+    app[NOTEBOOKS] = Notebooks(db)
     add_routes(app)
+    app.cleanup_ctx.append(notebook_lifetime)  # first: a bad spawner setting leaks nothing
     app.cleanup_ctx.append(housekeeping)
+    app.cleanup_ctx.append(proxy.proxy_session)
     app.on_cleanup.append(close_database)
     return app

@@ -39,7 +39,7 @@ def _storage_options(parser: argparse.ArgumentParser) -> None:
 
 def config_from(args: argparse.Namespace) -> HubConfig:
     return load_config(args.config, data_dir=args.data, host=getattr(args, "host", None),
-                       port=getattr(args, "port", None))
+                       port=getattr(args, "port", None), spawner=getattr(args, "spawner", None))
 
 
 def _database(args: argparse.Namespace):
@@ -49,12 +49,16 @@ def _database(args: argparse.Namespace):
 
 def _add_serve(hub_commands: argparse._SubParsersAction) -> None:
     serve = add_command(hub_commands, "serve", help="run the hub's HTTP server",
-                        description="Serve the hub's API (ingest, data, models) over HTTP.\n"
-                                    "Logs are JSON lines on stderr.\n\nExample:\n"
-                                    "  kozo hub serve --config hub.toml --port 8470")
+                        description="Serve the hub's API (ingest, data, models, notebook "
+                                    "servers) over HTTP.\nLogs are JSON lines on stderr. "
+                                    "Notebook servers left running at exit\nare adopted by "
+                                    "the next start.\n\nExample:\n"
+                                    "  kozo hub serve --config hub.toml --spawner local")
     _storage_options(serve)
     serve.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (default: 8470)")
+    serve.add_argument("--spawner", choices=("local", "kubernetes"),
+                       help="where users' notebook servers run (default: local processes)")
     serve.set_defaults(run=run_serve)
 
 

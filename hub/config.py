@@ -41,6 +41,15 @@ class HubConfig:
     enrolment_code_hours: float = 24.0
     session_hours: float = 12.0  # the web page's login cookie
     log_level: str = "INFO"
+    # Notebook servers (docs/hub.md, "Notebooks")
+    spawner: str = "local"  # "local" (processes on this machine) or "kubernetes" (pods)
+    hub_url: str = ""  # how users' servers reach the hub (KOZO_HUB_URL); "" = http://host:port
+    notebook_dir: str = ""  # local spawner: users' working folders; "" = DATA/notebooks
+    spawn_timeout_seconds: float = 60.0  # seconds a new server has to answer
+    spawn_wait_seconds: float = 2.0  # seconds POST .../server waits before answering 202
+    cull_idle_seconds: float = 3600.0  # stop servers with no proxied traffic this long; 0: never
+    kubernetes_namespace: str = "kozo"
+    kubernetes_image: str = "kozo-notebook:latest"
 
     @property
     def database_path(self) -> Path:
@@ -58,6 +67,20 @@ class HubConfig:
     def temp_dir(self) -> Path:
         """Uploads land here first: on the data disk, so a rename into place is atomic."""
         return self.data_dir / "tmp"
+
+    @property
+    def notebook_root(self) -> Path:
+        """The local spawner's folder of users' working directories."""
+        return Path(self.notebook_dir).expanduser() if self.notebook_dir \
+            else self.data_dir / "notebooks"
+
+    @property
+    def public_hub_url(self) -> str:
+        """The hub's URL as users' servers see it, without a trailing slash."""
+        if self.hub_url:
+            return self.hub_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
+        return f"http://{host}:{self.port}"
 
     def with_values(self, values: Mapping[str, Any], source: str) -> "HubConfig":
         """A copy with `values` applied, each converted to the field's type."""

@@ -67,3 +67,13 @@ class Unprocessable(HubError):
 
 class StorageFull(HubError):
     status, code = 507, "storage_full"
+
+
+class BadGateway(HubError):
+    """A user's notebook server failed to start or to answer (the hub is its gateway)."""
+
+    status, code = 502, "bad_gateway"
+
+
+class GatewayTimeout(HubError):
+    status, code = 504, "gateway_timeout"

@@ -49,7 +49,8 @@ def _json(schema: dict) -> dict:
 
 def _operation(summary: str, responses: dict[int, tuple[str, dict | None]], *,
                body: dict | None = None, body_type: str = "application/json",
-               parameters: list | None = None, secure: bool = True) -> dict[str, Any]:
+               parameters: list | None = None, secure: bool = True,
+               body_required: bool = True) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": summary, "responses": {}}
     for status, (description, schema) in responses.items():
         answer: dict[str, Any] = {"description": description}
@@ -70,7 +71,8 @@ def _operation(summary: str, responses: dict[int, tuple[str, dict | None]], *,
     if any(p["in"] == "path" for p in parameters or []):
         operation["responses"].setdefault("404", {"description": "unknown", **_json(ERROR)})
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": {body_type: {"schema": body}}}
+        operation["requestBody"] = {"required": body_required,
+                                    "content": {body_type: {"schema": body}}}
     if parameters:
         operation["parameters"] = parameters
     return operation
@@ -88,6 +90,16 @@ def _query(name: str, kind: str, description: str) -> dict:
 LOGIN = {"type": "object", "required": ["name", "password"],
          "properties": {"name": {"type": "string"}, "password": {"type": "string"}}}
 FILE_ID = [_path("file_id")]
+USER_NAME = [_path("name")]
+SERVER = {"type": "object", "required": ["name", "state", "ready", "pending"], "properties": {
+    "name": {"type": "string"},
+    "state": {"type": "string", "enum": ["stopped", "starting", "running", "stopping", "failed"]},
+    "message": {"type": "string"}, "ready": {"type": "boolean"},
+    "pending": {"type": "string", "enum": ["spawn", "stop"], "nullable": True},
+    "url": {"type": "string", "nullable": True}, "profile": {"type": "string", "nullable": True},
+    "progress_url": {"type": "string"},
+    "last_activity": {"type": "number", "nullable": True}}}
+SERVER_OPTIONS = {"type": "object", "properties": {"profile": {"type": "string"}}}
 MODEL_ID = [_path("name"), _path("version")]
 NOT_FOUND = (404, ("unknown", ERROR))
 FILE_QUERY = [
@@ -181,6 +193,22 @@ def openapi_spec() -> dict[str, Any]:
             body={"type": "string", "format": "binary"}, body_type="application/octet-stream",
             parameters=MODEL_ID + [{"name": "filename", "in": "query", "required": True,
                                     "schema": {"type": "string"}}])},
+        "/api/v1/users/{name}/server": {
+            "post": _operation(
+                "start the user's notebook server (the user or an admin)",
+                {201: ("ready", SERVER), 202: ("starting: follow progress_url", SERVER),
+                 404: ("no such user", ERROR), 409: ("a start or stop is under way", ERROR),
+                 502: ("the server could not start", ERROR),
+                 504: ("the server did not answer in time", ERROR)},
+                body=SERVER_OPTIONS, body_required=False, parameters=USER_NAME),
+            "get": _operation("the user's notebook server", {200: ("server", SERVER)},
+                              parameters=USER_NAME),
+            "delete": _operation("stop the user's notebook server",
+                                 {204: ("stopped", None), 202: ("stopping", SERVER)},
+                                 parameters=USER_NAME)},
+        "/api/v1/users/{name}/server/progress": {"get": _operation(
+            "the start's progress as server-sent events (data: JSON), ending with a final one",
+            {200: ("text/event-stream", None)}, parameters=USER_NAME)},
         "/": {"get": _operation("the web page: one's files (session cookie)",
                                 {200: ("HTML page", None), 303: ("to the login form", None)},
                                 parameters=[_query("name", "string", "part of a file name")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import sqlite_utils
 from aiohttp import web
 
@@ -9,9 +10,12 @@ from hub.chunk_store import LocalChunkStore
 from hub.config import HubConfig
 from hub.metrics import HubMetrics
 from hub.model_registry import ModelRegistry
+from hub.notebooks import Notebooks
 
 CONFIG = web.AppKey("config", HubConfig)
 DATABASE = web.AppKey("database", sqlite_utils.Database)
 CHUNKS = web.AppKey("chunks", LocalChunkStore)
 MODELS = web.AppKey("models", ModelRegistry)
 METRICS = web.AppKey("metrics", HubMetrics)
+NOTEBOOKS = web.AppKey("notebooks", Notebooks)
+PROXY_SESSION = web.AppKey("proxy_session", aiohttp.ClientSession)
