@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kozo.demo.instrument import run_instrument
+from kozo.demo.notebook import write_example_notebook
 from kozo.demo.samples import dataset_samples, prototype_samples
 from kozo.demo.services import DemoError, HubCalls, Service, free_port, kozo_command
 from model.pretrained import resolve_model
@@ -35,6 +36,7 @@ class DemoSettings:
     duration: float | None = None  # seconds; None: until Ctrl-C
     data: Path | None = None  # a CDVAE CSV (or folder): samples with reference values
     model: str = "perovskite"
+    notebook: bool = True  # start the demo user's Jupyter server once files have arrived
 
 
 @dataclass
@@ -49,6 +51,21 @@ class Arrival:
 class DemoResult:
     runs_written: int = 0
     arrivals: list[Arrival] = field(default_factory=list)
+    notebook_url: str | None = None  # the demo user's server, through the hub's proxy
+
+
+def start_notebook(user: HubCalls, hub_url: str, notebook_folder: Path,
+                   timeout: float = 120.0) -> str:
+    """The demo user's Jupyter server, started through the hub API, with the example notebook."""
+    notebook = write_example_notebook(notebook_folder)
+    answer = user.call("POST", f"/api/v1/users/{DEMO_USER}/server", {})
+    deadline = time.monotonic() + timeout
+    while answer.get("state") != "running":
+        if answer.get("state") == "failed" or time.monotonic() > deadline:
+            raise DemoError(f"the notebook server did not start: {answer.get('message', answer)}")
+        time.sleep(0.5)
+        answer = user.call("GET", f"/api/v1/users/{DEMO_USER}/server")
+    return f"{hub_url}/user/{DEMO_USER}/lab/tree/{notebook.name}"
 
 
 def model_archive(name_or_path: str) -> bytes:
@@ -109,7 +126,7 @@ def run_demo(settings: DemoSettings, *, say=print) -> DemoResult:
         (folder / part).mkdir(parents=True)
     samples = (dataset_samples(settings.data) if settings.data else prototype_samples())
     hub_url = f"http://127.0.0.1:{settings.port}"
-    result, services = DemoResult(), []
+    result, services, secrets = DemoResult(), [], {}
     stop_instrument = threading.Event()
     try:
         say(f"kozo demo: everything lives in {folder} (logs: hub.log, edge.log)")
@@ -161,11 +178,23 @@ def run_demo(settings: DemoSettings, *, say=print) -> DemoResult:
                                   entry["check_error"])
                 result.arrivals.append(arrival)
                 say(describe(arrival))
+            if settings.notebook and result.notebook_url is None and any(
+                    a.predictions for a in result.arrivals):
+                result.notebook_url = start_notebook(user, hub_url,
+                                                     folder / "hub" / "notebooks" / DEMO_USER)
+                say(f"\nnotebook  log in at {hub_url}/login as {DEMO_USER} / {DEMO_PASSWORD}, "
+                    f"then open\n          {result.notebook_url}\n")
             time.sleep(0.5)
     except KeyboardInterrupt:
         say("\nstopping ...")
     finally:
         stop_instrument.set()
+        if result.notebook_url:
+            try:
+                HubCalls(hub_url, secrets["user"]).call(
+                    "DELETE", f"/api/v1/users/{DEMO_USER}/server")
+            except DemoError as error:
+                say(f"could not stop the notebook server: {error}")
         for service in reversed(services):
             service.stop()
     say(f"kozo demo: {result.runs_written} instrument runs written, "

@@ -14,7 +14,7 @@ def free_port() -> int:
 def test_every_file_the_instrument_writes_arrives_with_a_quick_check_for_structures(tmp_path):
     lines: list[str] = []
     settings = DemoSettings(folder=tmp_path / "demo", port=free_port(), interval=0.5, runs=3,
-                            duration=30.0)
+                            duration=45.0)
     result = run_demo(settings, say=lines.append)
     assert result.runs_written == 3
     written = {path.relative_to(settings.folder / "instrument").as_posix(): path.stat().st_size
@@ -33,3 +33,7 @@ def test_every_file_the_instrument_writes_arrives_with_a_quick_check_for_structu
     assert all(a.predictions is None for a in result.arrivals if not a.name.endswith(".cif"))
     assert any("arrived" in line and "quick check: heat_all" in line for line in lines)
     assert (settings.folder / "hub.log").stat().st_size > 0  # the hub ran as its own process
+    # The last step: the demo user's notebook server, reached through the hub's proxy.
+    assert result.notebook_url.endswith("/user/demo/lab/tree/my-data.ipynb")
+    assert (settings.folder / "hub" / "notebooks" / "demo" / "my-data.ipynb").is_file()
+    assert any("notebook" in line and "/login" in line for line in lines)
