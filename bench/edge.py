@@ -1,0 +1,161 @@
+"""The edge's ingest path against the zstd command line, small files per second, latency.
+
+    .venv/bin/python -m bench.edge [--small-files 10000] [--latency-files 40]
+
+1. Ingest throughput: our Spool.ingest (read, sha256 of file and chunks, zstd per
+   4 MiB chunk, fsync) vs `zstd -LEVEL` on the same files, same level; MB/s of
+   original bytes and the ratio (goal: kozo ≥ 80% of zstd).
+2. Small files per second end to end: a real daemon and the protocol hub over
+   loopback, files written into the watched folder until all are committed (goal ≥ 200/s).
+3. Latency from a file's close to its commit at the hub, p50 (goal < 1 s), with
+   the settle time stated (it is part of the latency by design).
+Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from edge.spool import Spool
+from tests.edge.processes import DaemonProcess, HubProcess, write_edge_config
+
+
+def instrument_like(size: int, seed: int) -> bytes:
+    """Half text-like columns (compressible), half noise, as detector files tend to be."""
+    import random
+    rng = random.Random(seed)
+    lines, length = [], 0
+    while length < size // 2:
+        lines.append(f"{rng.uniform(0, 90):.4f} {rng.randint(0, 65535):6d}\n".encode())
+        length += len(lines[-1])
+    return (b"".join(lines) + os.urandom(size // 2))[:size]
+
+
+def zstd_version() -> str:
+    return subprocess.run(["zstd", "--version"], capture_output=True, text=True).stdout.strip()
+
+
+def throughput(work: Path, level: int, files: int, size: int) -> list[str]:
+    sources = work / "sources"
+    sources.mkdir()
+    paths = []
+    for i in range(files):
+        path = sources / f"f{i}.dat"
+        path.write_bytes(instrument_like(size, i))
+        paths.append(path)
+    total = files * size
+    rows = []
+    kozo_times, zstd_times = [], []
+    for repeat in range(5):  # best of 5: the machine may be shared
+        spool_dir = work / f"spool{repeat}"
+        spool = Spool(spool_dir, zstd_level=level)
+        start = time.perf_counter()
+        for path in paths:
+            spool.ingest(path, path.name)
+        kozo_times.append(time.perf_counter() - start)
+        stored = sum(e.stored_size for e in spool.pending(limit=files))
+        spool.close()
+        shutil.rmtree(spool_dir)
+        out = work / f"zstd{repeat}"
+        out.mkdir()
+        start = time.perf_counter()
+        subprocess.run(["zstd", f"-{level}", "-q", "-f", "--output-dir-flat", str(out),
+                        *map(str, paths)], check=True)
+        subprocess.run(["sync", "-f", str(out)], check=True)  # kozo fsyncs; make zstd's durable too
+        zstd_times.append(time.perf_counter() - start)
+        zstd_stored = sum(p.stat().st_size for p in out.iterdir())
+        shutil.rmtree(out)
+    kozo_mb = total / min(kozo_times) / 1e6
+    zstd_mb = total / min(zstd_times) / 1e6
+    rows.append(f"ingest {files}×{size // 2**20} MiB, level {level}: kozo {kozo_mb:7.1f} MB/s "
+                f"(ratio {total / stored:.2f}), zstd CLI {zstd_mb:7.1f} MB/s "
+                f"(ratio {total / zstd_stored:.2f}); kozo/zstd = {kozo_mb / zstd_mb:.0%} "
+                f"(goal ≥ 80%)")
+    return rows
+
+
+def small_files(work: Path, count: int) -> list[str]:
+    hub = HubProcess(work / "hub").start()
+    folder = work / "small"
+    folder.mkdir()
+    config = write_edge_config(work, folders=[folder], hub_url=hub.url, settle_seconds=0.2,
+                               scan_interval_seconds=3600)
+    daemon = DaemonProcess(config, work / "daemon.log").start()
+    try:
+        while "watching" not in daemon.log_text():
+            time.sleep(0.05)
+        start = time.perf_counter()
+        for i in range(count):
+            sub = folder / f"d{i // 500}"
+            sub.mkdir(exist_ok=True)
+            (sub / f"s{i}.dat").write_bytes(f"small file {i}\n".encode() * 8)
+        written = time.perf_counter() - start
+        while len(os.listdir(hub.data / "files")) < count:
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - start
+    finally:
+        daemon.stop()
+        hub.stop()
+    return [f"small files: {count} files committed in {elapsed:.1f} s = {count / elapsed:6.0f} "
+            f"files/s (writing them took {written:.1f} s; goal ≥ 200/s)"]
+
+
+def latency(work: Path, count: int, settle: float) -> list[str]:
+    hub = HubProcess(work / "hub2").start()
+    folder = work / "latency"
+    folder.mkdir()
+    config_dir = work / "latency-edge"
+    config_dir.mkdir()
+    config = write_edge_config(config_dir, folders=[folder], hub_url=hub.url,
+                               settle_seconds=settle, scan_interval_seconds=3600)
+    daemon = DaemonProcess(config, work / "daemon2.log").start()
+    times = []
+    try:
+        while "watching" not in daemon.log_text():
+            time.sleep(0.05)
+        for i in range(count):
+            before = len(os.listdir(hub.data / "files"))
+            with open(folder / f"l{i}.dat", "wb") as out:
+                out.write(os.urandom(20_000))
+            closed = time.perf_counter()
+            while len(os.listdir(hub.data / "files")) == before:
+                time.sleep(0.002)
+            times.append(time.perf_counter() - closed)
+    finally:
+        daemon.stop()
+        hub.stop()
+    return [f"latency close → commit at hub: p50 {statistics.median(times) * 1000:6.0f} ms, "
+            f"max {max(times) * 1000:.0f} ms over {count} files, settle_seconds = {settle} "
+            "(goal p50 < 1 s)"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--level", type=int, default=3)
+    parser.add_argument("--files", type=int, default=8, help="files for the throughput row")
+    parser.add_argument("--size", type=int, default=16 * 2**20, help="bytes per file")
+    parser.add_argument("--small-files", type=int, default=10_000)
+    parser.add_argument("--latency-files", type=int, default=40)
+    parser.add_argument("--settle", type=float, default=0.2, help="settle_seconds for latency")
+    args = parser.parse_args()
+    print(f"kozo edge bench ({zstd_version()}; python {sys.version.split()[0]}; "
+          f"{os.cpu_count()} cores)")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for stage in (lambda: throughput(work, args.level, args.files, args.size),
+                      lambda: small_files(work, args.small_files),
+                      lambda: latency(work, args.latency_files, args.settle)):
+            for row in stage():
+                print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()

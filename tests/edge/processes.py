@@ -1,0 +1,146 @@
+"""Real processes over loopback for the edge tests: the protocol hub and the daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "kozo_dev_test_token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05, what: str = ""):
+    """Poll until predicate() is truthy; its value, or AssertionError at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s: {what or predicate}")
+        time.sleep(interval)
+
+
+class HubProcess:
+    """tests/edge/protocol_hub.py as its own process, to be stopped and started again."""
+
+    def __init__(self, data: Path, *, model: Path | None = None,
+                 codes: tuple[str, ...] = ()) -> None:
+        self.data = data
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.model = model
+        self.codes = codes
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "HubProcess":
+        command = [sys.executable, "-m", "tests.edge.protocol_hub", "--port", str(self.port),
+                   "--data", str(self.data), "--token", TOKEN]
+        for code in self.codes:
+            command += ["--code", code]
+        if self.model:
+            command += ["--model", str(self.model)]
+        self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
+        wait_until(self.healthy, timeout=30, what="hub /healthz")
+        return self
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+class DaemonProcess:
+    """`python -m kozo edge run --config ...` with its stderr kept in a file."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config = config
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "DaemonProcess":
+        with open(self.log, "ab") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "kozo", "edge", "run", "--config", str(self.config)],
+                cwd=ROOT, stderr=err, stdout=subprocess.DEVNULL)
+        return self
+
+    def kill9(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def stop(self) -> int | None:
+        if self.process is None:
+            return None
+        self.process.terminate()
+        try:
+            code = self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self.process = None
+        return code
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def write_edge_config(directory: Path, *, folders: list[Path], hub_url: str,
+                      settle_seconds: float = 0.2, scan_interval_seconds: float = 2.0,
+                      mode: str = "watch", cap_bytes: int = 1_000_000_000,
+                      retry_max_seconds: float = 1.0, quick_check_model: str = "off",
+                      status_port: int = 0, concurrency: int = 4, extra: str = "") -> Path:
+    """An edge.toml and a credential holding the protocol hub's test token."""
+    credential = directory / "credential.json"
+    credential.write_text(json.dumps({"hub": hub_url, "device": "dev_test",
+                                      "instrument": "xrd-1", "token": TOKEN}))
+    os.chmod(credential, 0o600)
+    config = directory / "edge.toml"
+    config.write_text(f"""
+[watch]
+folders = {json.dumps([str(f) for f in folders])}
+mode = "{mode}"
+settle_seconds = {settle_seconds}
+scan_interval_seconds = {scan_interval_seconds}
+
+[spool]
+directory = {json.dumps(str(directory / "spool"))}
+cap_bytes = {cap_bytes}
+
+[hub]
+url = "{hub_url}"
+credential = {json.dumps(str(credential))}
+retry_max_seconds = {retry_max_seconds}
+concurrency = {concurrency}
+
+[quick_check]
+model = {json.dumps(quick_check_model)}
+
+[status]
+port = {status_port}
+{extra}
+""")
+    return config
