@@ -28,10 +28,19 @@ $(VENV)/.installed-run: pyproject.toml $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[edge,hub,train]'
 	touch $@
 
-$(VENV)/.installed-all: pyproject.toml $(VENV)/bin/python
+$(VENV)/.installed-all: pyproject.toml $(VENV)/bin/python /usr/bin/chromium
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[all]'
 	touch $@
+
+# The browser tests drive Debian's chromium package (Playwright's own download cannot run here).
+/usr/bin/chromium:
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -qq chromium >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	else \
+		echo "make test needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
+	fi
 
 $(VENV)/.installed-bench: $(VENV)/.installed-all
 	$(BIN)/python -m pip install --quiet -e '.[all,bench]'

@@ -46,18 +46,25 @@ def proxy_caller(request: web.Request) -> Principal:
     """The caller, by Authorization header (Bearer or token) or same-origin session cookie."""
     db = request.app[DATABASE]
     header = request.headers.get("Authorization", "")
+    principal = None
     if header:
         kind, _, secret = header.partition(" ")
-        if kind.lower() not in ("bearer", "token") or not secret.strip():
-            raise Unauthorized("use Authorization: Bearer TOKEN", code="invalid_token")
-        principal = authenticate(db, secret.strip())
-    elif SESSION_COOKIE in request.cookies:
+        try:
+            if kind.lower() not in ("bearer", "token") or not secret.strip():
+                raise Unauthorized("use Authorization: Bearer TOKEN", code="invalid_token")
+            principal = authenticate(db, secret.strip())
+        except Unauthorized:
+            # JupyterLab in the browser sends its own server's token (from the page) beside
+            # the hub's session cookie: the cookie decides then. Without one, refuse.
+            if SESSION_COOKIE not in request.cookies:
+                raise
+    if principal is None and SESSION_COOKIE in request.cookies:
         principal = authenticate(db, request.cookies[SESSION_COOKIE], kind="session")
         unsafe = request.method not in SAFE_METHODS or _is_websocket(request)
         if unsafe and not _same_origin(request):
             raise Forbidden("a cross-site request cannot use the hub's session",
                             code="cross_site_request")
-    else:
+    elif principal is None:
         raise Unauthorized("log in to the hub, or send Authorization: Bearer TOKEN",
                            code="missing_token")
     request[PRINCIPAL_KEY] = principal

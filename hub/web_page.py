@@ -85,6 +85,18 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
+def quick_check_text(file: dict) -> str:
+    """The edge's predictions for a file as short escaped text ('' when it sent none)."""
+    if file.get("check_error"):
+        return html.escape(f"not checked: {file['check_error']}"[:120])
+    values = (file.get("predictions") or {}).get("values") or {}
+    return html.escape(", ".join(f"{name} {entry.get('value', float('nan')):.3g} "
+                                 f"{entry.get('unit', '')}".rstrip()
+                                 for name, entry in values.items()
+                                 if isinstance(entry, dict)
+                                 and isinstance(entry.get("value"), (int, float))))
+
+
 async def file_list(request: web.Request) -> web.Response:
     try:
         principal = caller(request)
@@ -96,13 +108,16 @@ async def file_list(request: web.Request) -> web.Response:
     rows = "".join(
         f"<tr><td><a href='/api/v1/files/{quote(f['id'])}/content'>{html.escape(f['name'])}</a>"
         f"</td><td>{html.escape(f['instrument'])}</td><td>{html.escape(f['path'])}</td>"
-        f"<td>{f['size']}</td></tr>" for f in files)
+        f"<td>{f['size']}</td><td class='check'>{quick_check_text(f)}</td></tr>" for f in files)
     body = (f"<p>Logged in as {html.escape(principal.name)}. "
+            f"Your notebook server, once started: <a href='/user/{quote(principal.name)}/lab'>"
+            f"/user/{html.escape(principal.name)}/lab</a>. "
             "<form method='post' action='/logout' style='display:inline'>"
             "<button>Log out</button></form></p>"
             f"<form method='get' action='/'><input name='name' value='{html.escape(name)}' "
             "placeholder='part of a file name'> <button>Search</button></form>"
-            "<table><tr><th>file</th><th>instrument</th><th>path</th><th>bytes</th></tr>"
+            "<table><tr><th>file</th><th>instrument</th><th>path</th><th>bytes</th>"
+            "<th>quick check</th></tr>"
             f"{rows}</table>")
     return page("kozo: your files", body)
 

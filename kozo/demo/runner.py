@@ -52,6 +52,8 @@ class DemoResult:
     runs_written: int = 0
     arrivals: list[Arrival] = field(default_factory=list)
     notebook_url: str | None = None  # the demo user's server, through the hub's proxy
+    hub_url: str | None = None
+    user_token: str | None = None  # the demo user's bearer token (loopback demo only)
 
 
 def start_notebook(user: HubCalls, hub_url: str, notebook_folder: Path,
@@ -116,8 +118,12 @@ def describe(arrival: Arrival) -> str:
     return line
 
 
-def run_demo(settings: DemoSettings, *, say=print) -> DemoResult:
-    """Start everything, show arrivals until the duration ends or Ctrl-C, stop everything."""
+def run_demo(settings: DemoSettings, *, say=print, result: DemoResult | None = None,
+             stop: threading.Event | None = None) -> DemoResult:
+    """Start everything, show arrivals until the duration ends, Ctrl-C or `stop`; stop everything.
+
+    `result` fills in while the demo runs, so another thread can watch it.
+    """
     folder = settings.folder.resolve()
     settings.folder = folder
     if folder.exists():
@@ -126,11 +132,14 @@ def run_demo(settings: DemoSettings, *, say=print) -> DemoResult:
         (folder / part).mkdir(parents=True)
     samples = (dataset_samples(settings.data) if settings.data else prototype_samples())
     hub_url = f"http://127.0.0.1:{settings.port}"
-    result, services, secrets = DemoResult(), [], {}
+    result = result if result is not None else DemoResult()
+    services, secrets = [], {}
+    stop = stop or threading.Event()
     stop_instrument = threading.Event()
     try:
         say(f"kozo demo: everything lives in {folder} (logs: hub.log, edge.log)")
         secrets = set_up_hub(settings, folder / "hub")
+        result.hub_url, result.user_token = hub_url, secrets["user"]
         hub = Service("hub", ["hub", "serve", "--data", str(folder / "hub"),
                               "--port", str(settings.port)], folder / "hub.log")
         services.append(hub)
@@ -166,7 +175,7 @@ def run_demo(settings: DemoSettings, *, say=print) -> DemoResult:
         user = HubCalls(hub_url, secrets["user"])
         seen: set[str] = set()
         deadline = time.monotonic() + settings.duration if settings.duration else None
-        while deadline is None or time.monotonic() < deadline:
+        while (deadline is None or time.monotonic() < deadline) and not stop.is_set():
             for service in services:
                 service.check_alive()
             listing = user.call("GET", "/api/v1/files?limit=200")["files"]

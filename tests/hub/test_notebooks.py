@@ -187,6 +187,12 @@ async def test_a_users_server_starts_serves_a_kernel_that_reads_their_data_and_s
     session = {"kozo_session": logged_in.cookies["kozo_session"].value}
     client.session.cookie_jar.clear()
     assert (await client.get("/user/alice/api/status", cookies=session)).status == 200
+    # JupyterLab's page sends the server's own token beside the cookie: the cookie decides,
+    # and that token alone gets nowhere at the hub.
+    foreign = {"Authorization": "token not-a-hub-token"}
+    assert (await client.get("/user/alice/api/status", cookies=session,
+                             headers=foreign)).status == 200
+    assert (await client.get("/user/alice/api/status", headers=foreign)).status == 401
     new_file = {"type": "file", "ext": ".txt"}
     cross_site = await client.post("/user/alice/api/contents", json=new_file, cookies=session,
                                    headers={"Origin": "http://elsewhere.example"})

@@ -1,0 +1,76 @@
+"""The demo as a person meets it, in headless Chromium: log in, see the files, open the notebook.
+
+Chromium is Debian's package (/usr/bin/chromium), driven by Playwright; `make test`
+installs it. The example notebook's cells run in JupyterLab behind the hub's proxy.
+"""
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from kozo.demo.runner import DEMO_PASSWORD, DEMO_USER, DemoResult, DemoSettings, run_demo
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def running_demo(tmp_path):
+    settings = DemoSettings(folder=tmp_path / "demo", port=free_port(), interval=0.5, runs=2,
+                            duration=240.0)
+    result, stop, lines = DemoResult(), threading.Event(), []
+    thread = threading.Thread(target=run_demo, args=(settings,),
+                              kwargs={"say": lines.append, "result": result, "stop": stop})
+    thread.start()
+    deadline = time.monotonic() + 150
+    while result.notebook_url is None and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    try:
+        assert result.notebook_url, "the demo did not reach its notebook step:\n" + "\n".join(lines)
+        yield settings, result
+    finally:
+        stop.set()
+        thread.join(60)
+
+
+def test_a_person_logs_in_sees_quick_checks_and_opens_the_example_notebook(running_demo):
+    settings, result = running_demo
+    assert os.path.exists(CHROMIUM), "Debian's chromium package is needed: make test installs it"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        page.goto(result.hub_url + "/")
+        assert "/login" in page.url  # not logged in yet
+        page.fill("input[name=name]", DEMO_USER)
+        page.fill("input[name=password]", "wrong password")
+        page.click("button")
+        assert "Wrong name or password" in page.content()
+        page.fill("input[name=name]", DEMO_USER)
+        page.fill("input[name=password]", DEMO_PASSWORD)
+        page.click("button")
+        page.wait_for_selector("table")
+        rows = page.locator("tr", has_text=".cif")
+        assert rows.count() == 2
+        assert "heat_all" in rows.first.locator("td.check").inner_text()
+        page.goto(result.notebook_url)
+        page.wait_for_selector("h1:has-text(\"Your instrument's data\")", timeout=90_000)
+        # the kernel answers over the proxied websocket
+        page.wait_for_selector("text=Python 3 (ipykernel) | Idle", timeout=60_000)
+        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        page.wait_for_selector(".jp-OutputArea-output:has-text('2 structures with a quick check')",
+                               timeout=90_000)
+        browser.close()
+
