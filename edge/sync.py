@@ -16,6 +16,7 @@ import time
 from collections import deque
 from typing import Callable
 
+from edge.chunking import verify_chunk
 from edge.errors import HubRejected, HubUnavailable, SpoolCorrupt
 from edge.hub_client import HubClient
 from edge.spool import CORRUPT, REJECTED, Entry, Spool
@@ -82,6 +83,14 @@ class Syncer:
                 if error.status == 422:
                     raise SpoolCorrupt(f"{entry.path}: the hub found chunk "
                                        f"{index_of[sha256]} does not match its hash") from None
+                # Other refusals of the body (400 not zstd, 413 too large once decompressed)
+                # are the spool's fault too when the frame fails our own check.
+                chunk = entry.chunks[index_of[sha256]]
+                problem = await asyncio.to_thread(verify_chunk, frame, chunk.sha256, chunk.size)
+                if problem is not None:
+                    raise SpoolCorrupt(f"{entry.path}: chunk {index_of[sha256]} is corrupt "
+                                       f"in the spool ({problem}); the hub answered "
+                                       f"{error.status} {error.code}") from None
                 raise
 
     async def upload_until_done(self, entry: Entry) -> None:

@@ -1,4 +1,9 @@
-"""Real processes over loopback for the edge tests: the protocol hub and the daemon."""
+"""Real processes over loopback for the edge tests: the daemon and its edge.toml.
+
+The tests run the real hub (tests/edge/real_hub.py). `HubProcess` and the test
+token of `write_edge_config` serve bench/edge.py, which still measures against
+tests/edge/protocol_hub.py.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05, what: s
 
 
 class HubProcess:
-    """tests/edge/protocol_hub.py as its own process, to be stopped and started again."""
+    """tests/edge/protocol_hub.py as its own process, for bench/edge.py (not the tests)."""
 
     def __init__(self, data: Path, *, model: Path | None = None,
                  codes: tuple[str, ...] = ()) -> None:
@@ -108,16 +113,28 @@ class DaemonProcess:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+def started(daemon: DaemonProcess) -> DaemonProcess:
+    """The daemon once it says it is watching its folders."""
+    wait_until(lambda: "watching" in daemon.log_text(), timeout=30, what="daemon start-up")
+    return daemon
+
+
 def write_edge_config(directory: Path, *, folders: list[Path], hub_url: str,
                       settle_seconds: float = 0.2, scan_interval_seconds: float = 2.0,
                       mode: str = "watch", cap_bytes: int = 1_000_000_000,
                       retry_max_seconds: float = 1.0, quick_check_model: str = "off",
-                      status_port: int = 0, concurrency: int = 4, extra: str = "") -> Path:
-    """An edge.toml and a credential holding the protocol hub's test token."""
-    credential = directory / "credential.json"
-    credential.write_text(json.dumps({"hub": hub_url, "device": "dev_test",
-                                      "instrument": "xrd-1", "token": TOKEN}))
-    os.chmod(credential, 0o600)
+                      status_port: int = 0, concurrency: int = 4, extra: str = "",
+                      credential: Path | None = None) -> Path:
+    """An edge.toml naming `credential` (where `kozo edge enroll` wrote one).
+
+    Without a credential, one holding the protocol hub's test token is written
+    (bench/edge.py).
+    """
+    if credential is None:
+        credential = directory / "credential.json"
+        credential.write_text(json.dumps({"hub": hub_url, "device": "dev_test",
+                                          "instrument": "xrd-1", "token": TOKEN}))
+        os.chmod(credential, 0o600)
     config = directory / "edge.toml"
     config.write_text(f"""
 [watch]

@@ -1,20 +1,31 @@
-"""Operating the daemon: quick check, full spool, fsck, enrolment, status, CLI errors."""
+"""Operating the daemon against the real hub: quick check, full spool, fsck, enrolment,
+status, CLI errors."""
 
+import io
 import json
 import os
 import stat
 import subprocess
 import sys
 import urllib.request
+import zipfile
 
 from model.pretrained import resolve_model
-from tests.edge.processes import (ROOT, DaemonProcess, HubProcess, free_port, wait_until,
-                                  write_edge_config)
-from tests.edge.protocol_hub import content
-from tests.edge.test_daemon import arrived_exactly, by_path, started
+from tests.edge.processes import ROOT, DaemonProcess, free_port, started, wait_until, \
+    write_edge_config
+from tests.edge.real_hub import PROJECT
 
 EXAMPLES = ROOT / "kozo" / "examples"
 MALFORMED_CIF = "data_broken\n_cell_length_a 3.9\nloop_\n_atom_site_label\nthis is not a cif\n"
+
+
+def model_archive(name: str) -> bytes:
+    """A registry upload: the artifact's model.json and model.onnx at the top of a zip."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for member in ("model.json", "model.onnx"):
+            archive.write(resolve_model(name) / member, member)
+    return buffer.getvalue()
 
 
 def kozo(*args: str) -> subprocess.CompletedProcess:
@@ -22,19 +33,21 @@ def kozo(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=120)
 
 
-def test_quick_check_sends_perovskite_predictions_and_check_errors(tmp_path, hub, instrument):
+def test_quick_check_sends_perovskite_predictions_and_check_errors(tmp_path, hub, device,
+                                                                   instrument):
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
-                               quick_check_model="perovskite")
+                               credential=device.credential, quick_check_model="perovskite")
     daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
     try:
         (instrument / "SrTiO3.cif").write_bytes((EXAMPLES / "SrTiO3.cif").read_bytes())
         (instrument / "broken.cif").write_text(MALFORMED_CIF)
         (instrument / "spectrum.dat").write_bytes(b"not a structure")
-        wait_until(lambda: {"SrTiO3.cif", "broken.cif", "spectrum.dat"} <= set(by_path(hub)),
-                   timeout=120, what="three files")
+        wait_until(lambda: {f["path"] for f in device.files()} ==
+                   {"SrTiO3.cif", "broken.cif", "spectrum.dat"}, timeout=120, what="three files")
     finally:
         daemon.stop()
-    found = {path: records[0] for path, records in by_path(hub).items()}
+    found = {file["path"]: file for file in device.files()}
+    assert len(found) == len(device.files()) == 3
     model = json.loads((resolve_model("perovskite") / "model.json").read_text())
     predictions = found["SrTiO3.cif"]["predictions"]
     assert predictions["model"] == model["name"]
@@ -45,35 +58,41 @@ def test_quick_check_sends_perovskite_predictions_and_check_errors(tmp_path, hub
     assert found["SrTiO3.cif"]["check_error"] is None
     assert found["broken.cif"]["predictions"] is None
     assert "broken.cif" in found["broken.cif"]["check_error"]
-    assert content(hub.data, found["broken.cif"]) == MALFORMED_CIF.encode()
+    assert device.content(found["broken.cif"]) == MALFORMED_CIF.encode()
     assert found["spectrum.dat"]["predictions"] is None
     assert found["spectrum.dat"]["check_error"] is None
 
 
-def test_quick_check_takes_the_current_model_from_the_hub(tmp_path, instrument):
-    hub = HubProcess(tmp_path / "hub", model=resolve_model("perovskite")).start()
+def test_quick_check_takes_the_current_model_from_the_hub(tmp_path, facility, hub, device,
+                                                          instrument):
+    record = facility.as_admin("POST", "/api/v1/models", model_archive("perovskite"),
+                               content_type="application/zip")
+    facility.as_admin("PUT", "/api/v1/models/current", json.dumps(
+        {"name": record["name"], "version": record["version"]}).encode())
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
-                               quick_check_model="hub")
+                               credential=device.credential, quick_check_model="hub")
     daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
     try:
         wait_until(lambda: "quick check uses model" in daemon.log_text(), timeout=60,
                    what="model download")
         (instrument / "SrTiO3.cif").write_bytes((EXAMPLES / "SrTiO3.cif").read_bytes())
-        wait_until(lambda: "SrTiO3.cif" in by_path(hub), timeout=60, what="the CIF")
+        wait_until(lambda: "SrTiO3.cif" in device.by_path(), timeout=60, what="the CIF")
     finally:
         daemon.stop()
-        hub.stop()
-    assert by_path(hub)["SrTiO3.cif"][0]["predictions"]["values"]
+    [file] = device.files()
+    assert file["predictions"]["model"] == record["name"]
+    assert set(file["predictions"]["values"]) == {t["name"] for t in record["targets"]}
     [model_folder] = (tmp_path / "spool" / "models").iterdir()
+    assert model_folder.name.endswith(record["sha256"][:12])
     assert {p.name for p in model_folder.iterdir()} == {"model.json", "model.onnx"}
 
 
 def test_a_full_spool_keeps_new_files_waiting_deletes_nothing_and_says_so(
-        tmp_path, hub, instrument):
+        tmp_path, hub, device, instrument):
     port = free_port()
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
-                               cap_bytes=250_000, status_port=port)
-    hub.stop()
+                               credential=device.credential, cap_bytes=250_000, status_port=port)
+    hub.kill()
     daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
     try:
         expected = {f"r{i}.dat": os.urandom(100_000) for i in range(6)}  # incompressible
@@ -90,17 +109,18 @@ def test_a_full_spool_keeps_new_files_waiting_deletes_nothing_and_says_so(
         held = status()["states"]["pending"]["files"] + status()["states"]["in_flight"]["files"]
         assert held == 2 and status()["used_bytes"] <= 250_000
         assert all((instrument / name).exists() for name in expected)  # nothing deleted
-        hub.start()
-        wait_until(lambda: arrived_exactly(hub, expected), timeout=60, what="all files")
+        hub.start()  # on the same data folder and port
+        wait_until(lambda: device.arrived_exactly(expected), timeout=60, what="all files")
         wait_until(lambda: not status()["spool_full"], timeout=30, what="room again")
     finally:
         daemon.stop()
 
 
 def test_fsck_recovers_a_corrupted_database_page_and_every_file_still_arrives(
-        tmp_path, hub, instrument):
-    config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url)
-    hub.stop()
+        tmp_path, hub, device, instrument):
+    config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
+                               credential=device.credential)
+    hub.kill()
     daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
     expected = {f"c{i}.dat": os.urandom(3000) for i in range(60)}
     for name, data in expected.items():
@@ -124,43 +144,45 @@ def test_fsck_recovers_a_corrupted_database_page_and_every_file_still_arrives(
     hub.start()
     daemon = started(DaemonProcess(config, tmp_path / "daemon2.log").start())
     try:
-        wait_until(lambda: arrived_exactly(hub, expected), timeout=60, what="all files")
+        wait_until(lambda: device.arrived_exactly(expected), timeout=60, what="all files")
     finally:
         daemon.stop()
 
 
-def test_a_corrupted_database_does_not_stop_the_daemon_from_starting(tmp_path, hub, instrument):
-    config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url)
+def test_a_corrupted_database_does_not_stop_the_daemon_from_starting(tmp_path, hub, device,
+                                                                     instrument):
+    config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
+                               credential=device.credential)
     (tmp_path / "spool").mkdir()
     (tmp_path / "spool" / "spool.db").write_bytes(b"SQLite format 3\0" + os.urandom(8000))
     (instrument / "a.dat").write_bytes(b"a")
     daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
     try:
-        wait_until(lambda: arrived_exactly(hub, {"a.dat": b"a"}), what="a.dat")
+        wait_until(lambda: device.arrived_exactly({"a.dat": b"a"}), what="a.dat")
     finally:
         daemon.stop()
     assert "damaged" in daemon.log_text()
 
 
-def test_enroll_stores_a_private_credential_and_a_used_code_is_one_line_error(tmp_path):
-    hub = HubProcess(tmp_path / "hub", codes=("ONE-TIME",)).start()
-    try:
-        credential = tmp_path / "etc" / "credential.json"
-        first = kozo("edge", "enroll", "--hub", hub.url, "--code", "ONE-TIME",
-                     "--credential", str(credential))
-        assert first.returncode == 0, first.stderr
-        assert stat.S_IMODE(credential.stat().st_mode) == 0o600
-        stored = json.loads(credential.read_text())
-        assert set(stored) == {"hub", "device", "instrument", "token"}
-        assert stored["token"].startswith("kozo_dev_")
-        again = kozo("edge", "enroll", "--hub", hub.url, "--code", "ONE-TIME",
-                     "--credential", str(tmp_path / "other.json"))
-        assert again.returncode == 2
-        assert again.stderr.startswith("kozo: error:") and "code_used" in again.stderr
-        assert len(again.stderr.strip().splitlines()) == 1
-        assert not (tmp_path / "other.json").exists()
-    finally:
-        hub.stop()
+def test_enroll_stores_a_private_credential_and_a_used_code_is_one_line_error(
+        tmp_path, facility, hub):
+    facility.hub.admin("instrument", "add", "sem-9", "--project", PROJECT)
+    code = facility.enrolment_code("sem-9")
+    credential = tmp_path / "etc" / "credential.json"
+    first = kozo("edge", "enroll", "--hub", hub.url, "--code", code,
+                 "--credential", str(credential))
+    assert first.returncode == 0, first.stderr
+    assert stat.S_IMODE(credential.stat().st_mode) == 0o600
+    stored = json.loads(credential.read_text())
+    assert set(stored) == {"hub", "device", "instrument", "token"}
+    assert stored["token"].startswith("kozo_dev_")
+    assert (stored["hub"], stored["instrument"]) == (hub.url, "sem-9")
+    again = kozo("edge", "enroll", "--hub", hub.url, "--code", code,
+                 "--credential", str(tmp_path / "other.json"))
+    assert again.returncode == 2
+    assert again.stderr.startswith("kozo: error:") and "code_used" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "other.json").exists()
 
 
 def test_user_mistakes_are_one_line_errors_with_exit_code_2(tmp_path):
@@ -186,7 +208,7 @@ def test_every_edge_command_has_help_with_an_example():
 
 
 def test_run_without_a_credential_says_to_enroll(tmp_path, instrument):
-    config = write_edge_config(tmp_path, folders=[instrument], hub_url="http://127.0.0.1:9")
-    (tmp_path / "credential.json").unlink()
+    config = write_edge_config(tmp_path, folders=[instrument], hub_url="http://127.0.0.1:9",
+                               credential=tmp_path / "never-enrolled.json")
     result = kozo("edge", "run", "--config", str(config))
     assert result.returncode == 2 and "kozo edge enroll" in result.stderr
