@@ -1,24 +1,19 @@
 """Real processes over loopback for the edge tests: the daemon and its edge.toml.
 
-The tests run the real hub (tests/edge/real_hub.py). `HubProcess` and the test
-token of `write_edge_config` serve bench/edge.py, which still measures against
-tests/edge/protocol_hub.py.
+The hub is the real one (tests/edge/real_hub.py); bench/edge.py uses the same pieces.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "kozo_dev_test_token"
 
 
 def free_port() -> int:
@@ -37,43 +32,6 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05, what: s
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {timeout} s: {what or predicate}")
         time.sleep(interval)
-
-
-class HubProcess:
-    """tests/edge/protocol_hub.py as its own process, for bench/edge.py (not the tests)."""
-
-    def __init__(self, data: Path, *, model: Path | None = None,
-                 codes: tuple[str, ...] = ()) -> None:
-        self.data = data
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.model = model
-        self.codes = codes
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> "HubProcess":
-        command = [sys.executable, "-m", "tests.edge.protocol_hub", "--port", str(self.port),
-                   "--data", str(self.data), "--token", TOKEN]
-        for code in self.codes:
-            command += ["--code", code]
-        if self.model:
-            command += ["--model", str(self.model)]
-        self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
-        wait_until(self.healthy, timeout=30, what="hub /healthz")
-        return self
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
 
 
 class DaemonProcess:
@@ -124,17 +82,8 @@ def write_edge_config(directory: Path, *, folders: list[Path], hub_url: str,
                       mode: str = "watch", cap_bytes: int = 1_000_000_000,
                       retry_max_seconds: float = 1.0, quick_check_model: str = "off",
                       status_port: int = 0, concurrency: int = 4, extra: str = "",
-                      credential: Path | None = None) -> Path:
-    """An edge.toml naming `credential` (where `kozo edge enroll` wrote one).
-
-    Without a credential, one holding the protocol hub's test token is written
-    (bench/edge.py).
-    """
-    if credential is None:
-        credential = directory / "credential.json"
-        credential.write_text(json.dumps({"hub": hub_url, "device": "dev_test",
-                                          "instrument": "xrd-1", "token": TOKEN}))
-        os.chmod(credential, 0o600)
+                      credential: Path) -> Path:
+    """An edge.toml naming `credential` (where `kozo edge enroll` wrote one)."""
     config = directory / "edge.toml"
     config.write_text(f"""
 [watch]
