@@ -1,0 +1,237 @@
+"""The hub under the seed deployment's load: 50 devices uploading while 20 users list and download.
+
+    .venv/bin/python -m bench.hub_load [--devices 50] [--users 20] [--files 6] [--size-mib 2]
+
+A real `kozo hub serve` process on loopback; every device enrols with its own
+one-time code and uploads through the ingest protocol (offer, chunk PUTs,
+commit), with its chunks compressed beforehand as an edge would have them in
+its spool. Meanwhile every user lists the newest files and downloads one, in a
+loop. Reports ingest MB/s (original bytes committed per second of wall time)
+against the disk's sequential write speed measured in the same run (a file
+written and fsynced in the hub's data folder), latency percentiles per call,
+and errors. Goals: zero errors, p99 of list calls under 300 ms, ingest at
+least 50% of the disk's sequential write speed. Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+import aiohttp
+import zstandard
+
+from hub.accounts import (add_instrument, add_project, add_user, new_enrolment_code,
+                          user_id)
+from hub.auth import issue_token
+from hub.database import open_database
+
+CHUNK = 4 * 1024 * 1024  # original bytes per chunk, as the edge cuts them
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def disk_write_speed(folder: Path, size: int = 512 * 1024 * 1024) -> float:
+    """Sequential write with one fsync at the end, MB/s: the ceiling ingest is compared with."""
+    block = os.urandom(8 * 1024 * 1024)
+    path = folder / "disk-speed.bin"
+    start = time.perf_counter()
+    with path.open("wb") as handle:
+        for _ in range(size // len(block)):
+            handle.write(block)
+        handle.flush()
+        os.fsync(handle.fileno())
+    elapsed = time.perf_counter() - start
+    path.unlink()
+    return size / elapsed / 1e6
+
+
+def instrument_file(size: int, seed: int) -> bytes:
+    """Half text-like columns (compressible), half noise, as detector output tends to be."""
+    rng = random.Random(seed)
+    text = "".join(f"{rng.uniform(0, 90):.4f} {rng.randint(0, 65535):6d}\n"
+                   for _ in range(size // 2 // 19 + 1)).encode()[:size // 2]
+    return text + rng.randbytes(size - len(text))
+
+
+def prepared_upload(data: bytes, name: str) -> dict:
+    """What an edge's spool holds for one file: hashes and zstd frames per chunk."""
+    compressor = zstandard.ZstdCompressor(level=3)
+    pieces = [data[start:start + CHUNK] for start in range(0, len(data), CHUNK)]
+    chunks = [{"sha256": hashlib.sha256(piece).hexdigest(), "size": len(piece)} for piece in pieces]
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "chunks": chunks,
+            "frames": [compressor.compress(piece) for piece in pieces], "path": name}
+
+
+def set_up(data_dir: Path, devices: int, users: int) -> tuple[list[str], list[str]]:
+    """Users in one project, ten instruments booked to it, one enrolment code per device."""
+    db = open_database(data_dir / "hub.sqlite3")
+    names = [f"user{n:02d}" for n in range(users)]
+    for name in names:
+        add_user(db, name)
+    add_project(db, "load", names)
+    instruments = [f"instrument-{n}" for n in range(10)]
+    for instrument in instruments:
+        add_instrument(db, instrument, ["load"])
+    codes = [new_enrolment_code(db, instruments[n % len(instruments)], 1.0)[0]
+             for n in range(devices)]
+    tokens = [issue_token(db, "user", user_id=user_id(db, name), days=1)[1] for name in names]
+    db.conn.close()
+    return codes, tokens
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, list[str]] = defaultdict(list)
+
+    async def call(self, kind: str, session: aiohttp.ClientSession, method: str, url: str,
+                   ok: tuple[int, ...] = (200, 201), **kwargs):
+        start = time.perf_counter()
+        try:
+            async with session.request(method, url, **kwargs) as response:
+                body = await response.read()
+                status = response.status
+        except aiohttp.ClientError as error:
+            self.errors[kind].append(repr(error))
+            return None, b""
+        self.latency[kind].append(time.perf_counter() - start)
+        if status not in ok:
+            self.errors[kind].append(f"HTTP {status} {body[:120]!r}")
+        return status, body
+
+
+async def device(url: str, code: str, number: int, uploads: list[dict], record: Recorder,
+                 committed: list[int]) -> None:
+    async with aiohttp.ClientSession() as session:
+        status, body = await record.call("enroll", session, "POST", f"{url}/api/v1/devices/enroll",
+                                         json={"code": code, "name": f"pi-{number}"})
+        if status != 201:
+            return
+        headers = {"Authorization": f"Bearer {json.loads(body)['token']}"}
+        for index, upload in enumerate(uploads):
+            described = {k: upload[k] for k in ("sha256", "size", "chunks")}
+            status, body = await record.call("offer", session, "POST",
+                                             f"{url}/api/v1/ingest/offer", json=described,
+                                             headers=headers, ok=(200,))
+            missing = set(json.loads(body)["missing"]) if status == 200 else set()
+            for chunk, frame in zip(upload["chunks"], upload["frames"], strict=True):
+                if chunk["sha256"] in missing:
+                    await record.call("chunk PUT", session, "PUT",
+                                      f"{url}/api/v1/ingest/chunks/{chunk['sha256']}", data=frame,
+                                      headers={**headers, "Content-Type": "application/zstd"})
+            status, _ = await record.call(
+                "commit", session, "POST", f"{url}/api/v1/ingest/commit", headers=headers,
+                json={**described, "upload_id": f"load-{number}-{index}", "path": upload["path"],
+                      "modified": time.time(), "metadata": {"bench": True},
+                      "predictions": None, "check_error": None})
+            if status in (200, 201):
+                committed.append(upload["size"])
+
+
+async def reader(url: str, token: str, record: Recorder, stop: asyncio.Event) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    rng = random.Random(token)
+    async with aiohttp.ClientSession(headers=headers) as session:
+        while not stop.is_set():
+            status, body = await record.call("list", session, "GET",
+                                             f"{url}/api/v1/files?limit=50", ok=(200,))
+            files = json.loads(body)["files"] if status == 200 else []
+            if files:
+                chosen = rng.choice(files)
+                await record.call("download", session, "GET",
+                                  f"{url}/api/v1/files/{chosen['id']}/content", ok=(200,))
+            await asyncio.sleep(0.05)
+
+
+async def load(url: str, codes: list[str], tokens: list[str], files: int, size: int,
+               record: Recorder) -> tuple[int, float]:
+    uploads = [[prepared_upload(instrument_file(size, seed=1000 * d + f), f"run-{f}/data-{d}.raw")
+                for f in range(files)] for d in range(len(codes))]
+    committed: list[int] = []
+    stop = asyncio.Event()
+    readers = [asyncio.create_task(reader(url, token, record, stop)) for token in tokens]
+    start = time.perf_counter()
+    await asyncio.gather(*(device(url, code, n, uploads[n], record, committed)
+                           for n, code in enumerate(codes)))
+    elapsed = time.perf_counter() - start
+    stop.set()
+    await asyncio.gather(*readers)
+    return sum(committed), elapsed
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", type=int, default=50)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--files", type=int, default=6, help="files per device")
+    parser.add_argument("--size-mib", type=float, default=2.0, help="size of each file (MiB)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kozo-hub-load-") as folder:
+        data_dir = Path(folder) / "hub"
+        codes, tokens = set_up(data_dir, args.devices, args.users)
+        disk = disk_write_speed(data_dir)
+        port = free_port()
+        hub = subprocess.Popen([sys.executable, "-m", "kozo", "hub", "serve", "--data",
+                                str(data_dir), "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(url + "/healthz", timeout=1)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or hub.poll() is not None:
+                        raise SystemExit("the hub did not start")
+                    time.sleep(0.2)
+            record = Recorder()
+            size = int(args.size_mib * 1024 * 1024)
+            ingested, elapsed = asyncio.run(load(url, codes, tokens, args.files, size, record))
+        finally:
+            hub.terminate()
+            hub.wait(30)
+    rate = ingested / elapsed / 1e6
+    print(f"hub load: {args.devices} devices × {args.files} files of {args.size_mib:g} MiB, "
+          f"{args.users} users listing and downloading; one hub process on loopback")
+    print(f"{'call':<11} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for kind in ("enroll", "offer", "chunk PUT", "commit", "list", "download"):
+        values = record.latency.get(kind, [])
+        print(f"{kind:<11} {len(values):>6} {1e3 * percentile(values, 0.5):>8.1f} "
+              f"{1e3 * percentile(values, 0.99):>8.1f} {len(record.errors.get(kind, [])):>7}")
+    print(f"ingest {rate:.1f} MB/s of original bytes ({ingested / 1e6:.0f} MB in {elapsed:.1f} s); "
+          f"disk sequential write {disk:.0f} MB/s; ingest / disk = {rate / disk:.0%} "
+          f"(goal ≥ 50%)")
+    errors = sum(len(v) for v in record.errors.values())
+    print(f"errors: {errors} (goal 0); list p99 {1e3 * percentile(record.latency['list'], 0.99):.0f}"
+          f" ms (goal < 300 ms)")
+    for kind, messages in record.errors.items():
+        for message in messages[:3]:
+            print(f"  {kind}: {message}")
+
+
+if __name__ == "__main__":
+    main()
