@@ -143,6 +143,27 @@ def latency(work: Path, facility: Facility, count: int, settle: float) -> list[s
             "(goal p50 < 1 s)"]
 
 
+def peak_memory(work: Path, facility: Facility, size: int) -> list[str]:
+    """The daemon's peak resident memory (VmHWM) while it spools and sends one large file."""
+    folder, device, daemon = enrolled_daemon(work, facility, "large", settle=0.2)
+    try:
+        with open(work / "large.part", "wb") as out:
+            for start in range(0, size, 64 * 2**20):
+                out.write(instrument_like(min(64 * 2**20, size - start), seed=start))
+        os.rename(work / "large.part", folder / "large.raw")
+        start = time.perf_counter()
+        while committed_count(facility, device.name) < 1:
+            time.sleep(0.5)
+        elapsed = time.perf_counter() - start
+        status = Path(f"/proc/{daemon.process.pid}/status").read_text()
+        peak_kib = int(next(line.split()[1] for line in status.splitlines()
+                            if line.startswith("VmHWM:")))
+    finally:
+        daemon.stop()
+    return [f"large file: {size / 2**30:.1f} GiB spooled and committed in {elapsed:.0f} s; "
+            f"daemon peak resident memory {peak_kib / 1024:.0f} MiB (goal < 150 MB)"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--level", type=int, default=3)
@@ -151,6 +172,8 @@ def main() -> None:
     parser.add_argument("--small-files", type=int, default=10_000)
     parser.add_argument("--latency-files", type=int, default=40)
     parser.add_argument("--settle", type=float, default=0.2, help="settle_seconds for latency")
+    parser.add_argument("--large", type=float, default=2.0,
+                        help="GiB of the file sent while the daemon's memory is watched")
     args = parser.parse_args()
     print(f"kozo edge bench ({zstd_version()}; python {sys.version.split()[0]}; "
           f"{os.cpu_count()} cores)")
@@ -161,7 +184,8 @@ def main() -> None:
         facility = Facility(work / "hub")  # the real hub, `kozo hub serve`, on loopback
         try:
             for stage in (lambda: small_files(work, facility, args.small_files),
-                          lambda: latency(work, facility, args.latency_files, args.settle)):
+                          lambda: latency(work, facility, args.latency_files, args.settle),
+                          lambda: peak_memory(work, facility, int(args.large * 2**30))):
                 for row in stage():
                     print(row, flush=True)
         finally:

@@ -242,7 +242,10 @@ class Spool:
                 if self._seen_matches(str(source), before):
                     results.append(None)
                     continue
-                if before.st_size > room:
+                # A file larger than the whole cap would wait for ever: it goes in alone,
+                # when nothing else is held (the cap bounds the backlog, not one file).
+                alone = room >= self.cap_bytes and not staged
+                if before.st_size > room and not alone:
                     raise SpoolFull(f"spool full: {self.cap_bytes - room} of {self.cap_bytes} "
                                     "bytes hold unacknowledged files; a file of "
                                     f"{before.st_size} bytes waits at the source until the "

@@ -78,6 +78,19 @@ def test_a_full_spool_refuses_new_files_and_keeps_every_unacknowledged_one(tmp_p
     assert spool.ingest(tmp_path / "2.bin", "2.bin") is not None
 
 
+def test_a_file_larger_than_the_whole_cap_goes_in_alone_instead_of_waiting_for_ever(tmp_path):
+    spool = Spool(tmp_path / "spool", cap_bytes=30_000)
+    small = spool.ingest(write(tmp_path / "small.bin", os.urandom(10_000)), "small.bin")
+    large = write(tmp_path / "large.bin", os.urandom(50_000))
+    with pytest.raises(SpoolFull):  # not while anything else is held
+        spool.ingest(large, "large.bin")
+    spool.mark_acknowledged(small.upload_id, "file_small")
+    entry = spool.ingest(large, "large.bin")
+    assert spooled_bytes(spool, entry) == large.read_bytes()
+    with pytest.raises(SpoolFull):  # and nothing joins it until it is acknowledged
+        spool.ingest(write(tmp_path / "next.bin", os.urandom(100)), "next.bin")
+
+
 def test_acknowledged_entries_leave_the_queue(tmp_path):
     spool = Spool(tmp_path / "spool")
     entry = spool.ingest(write(tmp_path / "a", b"x"), "a")
