@@ -137,7 +137,201 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
                           help="print {mae, rmse, r2, n} as one JSON object")
     evaluate.add_argument("--plot", type=Path, metavar="FILE.png", help="write a parity plot")
     evaluate.set_defaults(run=run_evaluate)
+    add_generator_commands(model_commands)
     model.set_defaults(run=lambda args: model.print_help() or 2)
+
+
+def add_generator_commands(model_commands: argparse._SubParsersAction) -> None:
+    """train-generator, generate and evaluate-generator: the crystal generator (issue 5)."""
+    train = add_command(
+        model_commands, "train-generator", help="train a crystal generator (joint diffusion)",
+        description="Train a diffusion model over fractional coordinates (wrapped normal on the\n"
+                    "torus), the lattice and, with mode=de_novo, the element types, with a\n"
+                    "periodic PaiNN denoiser; properties given in `properties` condition it\n"
+                    "through classifier-free guidance. The run folder receives config.json,\n"
+                    "metrics.csv, learning_curve.png, best.pt, last.pt (for --resume) and the\n"
+                    "generator artifact generator/ (weights.pt + generator.json).\n"
+                    "Keys: data, mode=csp|de_novo, properties, condition_dropout, features,\n"
+                    "layers, cutoff (Å), sigma_min, sigma_max, lattice_weight, type_weight,\n"
+                    "niggli, batch_size, epochs, learning_rate, schedule, time_limit (minutes),\n"
+                    "patience, val_fraction, threads, seed, limit, sampling_steps,\n"
+                    "corrector_steps, step_lr, guidance, output, name, version\n"
+                    "(see model/generative/config.py).\n\n"
+                    "Example:\n"
+                    "  kozo model train-generator --config model/configs/generator-perovskite.toml\n"
+                    "  kozo model train-generator --set data=../shared/data/perov_5/val.csv \\\n"
+                    "      --set properties=heat_all --set limit=300 --set epochs=5")
+    train.add_argument("--config", type=Path, help="TOML file with GeneratorConfig keys")
+    train.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override one configuration key (repeatable); "
+                       "lists are comma-separated")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from OUTPUT/last.pt with its optimizer and random state")
+    train.set_defaults(run=run_train_generator)
+
+    generate = add_command(
+        model_commands, "generate", help="generate crystals for a composition or a property",
+        description="Sample crystals from a generator: with --composition (crystal structure\n"
+                    "prediction) every crystal has that cell content; with --property the\n"
+                    "generator is steered toward the value (classifier-free guidance of\n"
+                    "strength --guidance). Writes OUT/crystal_000.cif ... and OUT/summary.csv:\n"
+                    "formula, space group, a b c (Å), α β γ (°) and the properties predicted by\n"
+                    "--property-model.\n\n"
+                    "Examples:\n"
+                    "  kozo model generate --generator runs/generator/generator \\\n"
+                    "      --composition SrTiO3 -n 20 --out generated/\n"
+                    "  kozo model generate --generator runs/generator/generator \\\n"
+                    "      --composition SrTiO3 --property heat_all=0.5 -n 20 --out generated/")
+    add_generator_argument(generate)
+    generate.add_argument("--composition", help="cell content, e.g. SrTiO3 (required for a "
+                                                "CSP generator)")
+    generate.add_argument("--property", dest="conditions", action="append", default=[],
+                          metavar="NAME=VALUE", help="target property in its training unit, "
+                          "e.g. heat_all=0.5 (eV/cell for perov_5); repeatable")
+    generate.add_argument("-n", type=int, default=20, help="crystals to generate (default: 20)")
+    generate.add_argument("--out", type=Path, required=True, help="folder for CIFs and summary")
+    generate.add_argument("--guidance", type=float, help="classifier-free guidance strength w "
+                          "(0: conditional only; default: the generator's)")
+    generate.add_argument("--steps", type=int, help="reverse-diffusion steps (default: the "
+                                                    "generator's)")
+    generate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    generate.add_argument("--threads", type=int, default=1,
+                          help="torch threads (default: 1; small models gain nothing from more)")
+    generate.add_argument("--property-model", default="perovskite",
+                          help="property model artifact or shipped name for the summary, or "
+                               "'none' (default: perovskite)")
+    generate.set_defaults(run=run_generate)
+
+    evaluate = add_command(
+        model_commands, "evaluate-generator", help="score a generator on held-out crystals",
+        description="For each crystal of --data, generate one of the same composition and\n"
+                    "match it with pymatgen's StructureMatcher(stol=0.5, angle_tol=10,\n"
+                    "ltol=0.3): match rate (%%) and RMSE (normalised by (V/N)^1/3), as in\n"
+                    "CDVAE/DiffCSP. A de novo generator also reports structural validity (no\n"
+                    "pair closer than 0.5 Å), compositional validity (charge neutrality by\n"
+                    "pymatgen's oxidation-state guess) and uniqueness (%%). With a property\n"
+                    "model, the property of each generated crystal is compared with its\n"
+                    "reference's value (MAE; --plot draws both histograms).\n\n"
+                    "Example:\n"
+                    "  kozo model evaluate-generator --generator runs/generator/generator \\\n"
+                    "      --data ../shared/data/perov_5/val.csv --limit 100 --json")
+    add_generator_argument(evaluate)
+    evaluate.add_argument("--data", required=True, help="CDVAE CSV (or any known layout)")
+    evaluate.add_argument("--limit", type=int, help="only the first N crystals")
+    evaluate.add_argument("--steps", type=int, help="reverse-diffusion steps (default: the "
+                                                    "generator's)")
+    evaluate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    evaluate.add_argument("--threads", type=int, default=1,
+                          help="torch threads (default: 1; small models gain nothing from more)")
+    evaluate.add_argument("--property-model", default="perovskite",
+                          help="property model artifact or shipped name, or 'none' "
+                               "(default: perovskite)")
+    evaluate.add_argument("--plot", type=Path, metavar="FILE.png",
+                          help="histogram of the predicted property of generated crystals "
+                               "against the references' values")
+    evaluate.add_argument("--json", action="store_true",
+                          help="print the metrics (match_rate, rmse, ...) as one JSON object")
+    evaluate.set_defaults(run=run_evaluate_generator)
+
+
+def add_generator_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--generator", default="perovskite",
+                        help="generator folder (weights.pt + generator.json, e.g. "
+                             "RUN/generator), or a shipped generator's name (default: perovskite)")
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    if threads < 1:
+        raise KozoError(f"--threads must be at least 1; got {threads}")
+    torch.set_num_threads(threads)
+
+
+def _property_model(name: str) -> Path | None:
+    from model.pretrained import resolve_model
+
+    return None if name.lower() == "none" else resolve_model(name)
+
+
+def run_train_generator(args: argparse.Namespace) -> int:
+    from model.generative.config import GeneratorConfig
+    from model.generative.trainer import train_generator
+    from model.training.config import load_config
+
+    config = load_config(args.config, args.overrides, GeneratorConfig)
+    result = train_generator(config, resume=args.resume)
+    print(f"trained a {config.mode} generator for {result.epochs_run} epochs (best epoch "
+          f"{result.best_epoch}, validation loss {result.best_val_loss:.4g}); "
+          f"generator {result.artifact}")
+    return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from model.generative.artifact import load_generator
+    from model.generative.generate import sample_crystals, write_samples
+    from model.generative.requests import (GenerationRequestError, parse_composition,
+                                           parse_property)
+
+    if args.n < 1:
+        raise GenerationRequestError(f"-n must be at least 1; got {args.n}")
+    if args.steps is not None and args.steps < 1:
+        raise GenerationRequestError(f"--steps must be at least 1; got {args.steps}")
+    _set_threads(args.threads)
+    model, description = load_generator(args.generator)
+    conditions = dict(parse_property(text, model.properties) for text in args.conditions)
+    composition = None if args.composition is None else \
+        parse_composition(args.composition, model.vocabulary)
+    if composition is None and model.mode == "csp":
+        raise GenerationRequestError("this generator predicts structures for a given "
+                                     "composition (mode csp): give --composition, e.g. SrTiO3")
+    property_model = _property_model(args.property_model)
+    samples = sample_crystals(model, description, args.n, composition=composition,
+                              conditions=conditions, guidance=args.guidance, steps=args.steps,
+                              seed=args.seed)
+    rows = write_samples(samples, args.out, property_model)
+    print(f"{len(rows)} crystals in {args.out} (CIFs and summary.csv)")
+    for row in rows:
+        values = "  ".join(f"{k.removeprefix('predicted_')} {v:.4g}" for k, v in row.items()
+                           if k.startswith("predicted_") and v != "")
+        print(f"  {row['file']}  {row['formula']:<10} {row['space_group']:<10} "
+              f"a {row['a']:.3f} b {row['b']:.3f} c {row['c']:.3f} Å  "
+              f"α {row['alpha']:.1f} β {row['beta']:.1f} γ {row['gamma']:.1f}°  {values}")
+    return 0
+
+
+def run_evaluate_generator(args: argparse.Namespace) -> int:
+    from model.generative.artifact import load_generator
+    from model.generative.assessment import assess_generator
+    from model.plots import plot_property_histogram
+
+    if args.limit is not None and args.limit < 1:
+        raise KozoError(f"--limit must be at least 1; got {args.limit}")
+    _set_threads(args.threads)
+    model, description = load_generator(args.generator)
+    result = assess_generator(model, description, args.data, limit=args.limit, steps=args.steps,
+                              seed=args.seed, property_model=_property_model(args.property_model))
+    if args.plot and result.property_values:
+        name, (generated, reference) = next(iter(result.property_values.items()))
+        plot_property_histogram(generated, reference, args.plot, label=name,
+                                unit=result.units.get(name, ""),
+                                title=f"generated vs reference, {Path(args.data).name}")
+    if args.json:  # NaN (no match, no property) is not JSON: null
+        print(json.dumps({k: None if isinstance(v, float) and v != v else v
+                          for k, v in result.metrics.items()}))
+        return 0
+    m = result.metrics
+    print(f"CSP on {args.data}: match rate {m['match_rate']:.1f} %, RMSE {m['rmse']:.4f} "
+          f"(n = {m['n']}, skipped {m['skipped']} with unseen elements)")
+    if "structural_validity" in m:
+        print(f"de novo: structural validity {m['structural_validity']:.1f} %, compositional "
+              f"validity {m['compositional_validity']:.1f} %, uniqueness {m['uniqueness']:.1f} %")
+    for name in result.property_values:
+        print(f"{name}: MAE of generated crystals vs references {m[f'{name}_mae']:.4g} "
+              f"{result.units.get(name, '')} (n = {m[f'{name}_n']})")
+    if args.plot and result.property_values:
+        print(f"histogram: {args.plot}")
+    return 0
 
 
 def add_model_argument(parser: argparse.ArgumentParser, default: str | None = None) -> None:

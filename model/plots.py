@@ -143,3 +143,47 @@ def plot_errors_against_target(panels: dict[str, dict[str, tuple[np.ndarray, np.
     figure.tight_layout()
     figure.savefig(png, dpi=100)
     plt.close(figure)
+
+
+def plot_generator_curve(metrics_csv: Path, png: Path) -> None:
+    """Generator training: total training and validation loss, and each validation term."""
+    plt = _pyplot()
+    with metrics_csv.open() as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) for r in rows]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key in ("train_loss", "val_loss"):
+        left.plot(epochs, [float(r[key]) for r in rows], label=key.replace("_", " "))
+    left.set(xlabel="epoch", ylabel="denoising loss (unit-variance targets)", yscale="log")
+    left.legend()
+    for key, label in (("val_coordinates", "coordinate score"), ("val_lattice", "lattice noise"),
+                       ("val_types", "type noise")):
+        values = [float(r[key]) for r in rows]
+        if any(v > 0 for v in values):
+            right.plot(epochs, values, label=label)
+    right.set(xlabel="epoch", ylabel="validation term", yscale="log")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(png, dpi=100)
+    plt.close(figure)
+
+
+def plot_property_histogram(generated: np.ndarray, reference: np.ndarray, png: Path, *,
+                            label: str, unit: str, title: str = "") -> None:
+    """Distribution of a property over generated crystals (predicted by the property model)
+    against the reference crystals of the same compositions."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5, 3.5))
+    values = np.concatenate([generated, reference]) if len(generated) + len(reference) else \
+        np.zeros(1)
+    bins = np.linspace(float(np.nanmin(values)), float(np.nanmax(values)) + 1e-9, 30)
+    axes.hist(reference, bins=bins, alpha=0.5, label=f"reference (n = {len(reference)})")
+    axes.hist(generated, bins=bins, alpha=0.5, label=f"generated (n = {len(generated)})")
+    unit_text = f" ({unit})" if unit else ""
+    axes.set(xlabel=f"{label}{unit_text}", ylabel="crystals", title=title)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(png, dpi=100)
+    plt.close(figure)
