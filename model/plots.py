@@ -62,8 +62,13 @@ def plot_parity(predicted: np.ndarray, actual: np.ndarray, png: Path, *, label: 
     plt.close(figure)
 
 
-def plot_pretraining_curve(metrics_csv: Path, png: Path) -> None:
-    """Total training and validation loss, and each validation objective, per epoch."""
+def plot_objective_curves(metrics_csv: Path, png: Path, *, total: str,
+                          objectives: dict[str, str]) -> None:
+    """Training and validation loss (left) and each validation objective (right), per epoch.
+
+    Self-supervised and generative training sum several objectives; one curve of the sum
+    hides which of them is still learning. `objectives` maps metrics.csv columns to labels.
+    """
     plt = _pyplot()
     with metrics_csv.open() as handle:
         rows = list(csv.DictReader(handle))
@@ -73,18 +78,23 @@ def plot_pretraining_curve(metrics_csv: Path, png: Path) -> None:
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     for key in ("train_loss", "val_loss"):
         left.plot(epochs, [float(r[key]) for r in rows], label=key.replace("_", " "))
-    left.set(xlabel="epoch", ylabel="weighted sum of objectives", yscale="log")
+    left.set(xlabel="epoch", ylabel=total, yscale="log")
     left.legend()
-    for key, label in (("val_denoise", "denoising MSE (noise / σ)"),
-                       ("val_mask", "masked-element cross-entropy")):
+    for key, label in objectives.items():
         values = [float(r[key]) for r in rows]
         if any(v > 0 for v in values):
             right.plot(epochs, values, label=label)
-    right.set(xlabel="epoch", ylabel="validation loss", yscale="log")
+    right.set(xlabel="epoch", ylabel="validation objective", yscale="log")
     right.legend()
     figure.tight_layout()
     figure.savefig(png, dpi=100)
     plt.close(figure)
+
+
+def plot_pretraining_curve(metrics_csv: Path, png: Path) -> None:
+    plot_objective_curves(metrics_csv, png, total="weighted sum of objectives",
+                          objectives={"val_denoise": "denoising MSE (noise / σ)",
+                                      "val_mask": "masked-element cross-entropy"})
 
 
 TAIL_COLOURS = {"test": "tab:blue", "test_low": "tab:red", "test_high": "tab:orange"}
@@ -146,28 +156,9 @@ def plot_errors_against_target(panels: dict[str, dict[str, tuple[np.ndarray, np.
 
 
 def plot_generator_curve(metrics_csv: Path, png: Path) -> None:
-    """Generator training: total training and validation loss, and each validation term."""
-    plt = _pyplot()
-    with metrics_csv.open() as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        return
-    epochs = [int(r["epoch"]) for r in rows]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    for key in ("train_loss", "val_loss"):
-        left.plot(epochs, [float(r[key]) for r in rows], label=key.replace("_", " "))
-    left.set(xlabel="epoch", ylabel="denoising loss (unit-variance targets)", yscale="log")
-    left.legend()
-    for key, label in (("val_coordinates", "coordinate score"), ("val_lattice", "lattice noise"),
-                       ("val_types", "type noise")):
-        values = [float(r[key]) for r in rows]
-        if any(v > 0 for v in values):
-            right.plot(epochs, values, label=label)
-    right.set(xlabel="epoch", ylabel="validation term", yscale="log")
-    right.legend()
-    figure.tight_layout()
-    figure.savefig(png, dpi=100)
-    plt.close(figure)
+    plot_objective_curves(metrics_csv, png, total="denoising loss (unit-variance targets)",
+                          objectives={"val_coordinates": "coordinate score",
+                                      "val_lattice": "lattice noise", "val_types": "type noise"})
 
 
 def plot_property_histogram(generated: np.ndarray, reference: np.ndarray, png: Path, *,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.generative.references import read_references
+from model.datasets import read_dataset
 from model.generative.diffusion import CrystalDiffusion
 from model.generative.evaluation import csp_metrics, de_novo_metrics, to_pymatgen
 from model.generative.generate import as_structure, predict_properties, sample_crystals
@@ -31,7 +31,7 @@ class GeneratorAssessment:
 def assess_generator(model: CrystalDiffusion, description: dict, data: str | list, *,
                      limit: int | None = None, steps: int | None = None, seed: int = 0,
                      property_model: Path | None = None) -> GeneratorAssessment:
-    dataset = read_references(data, limit=limit)
+    dataset = read_dataset(data, limit=limit)
     known = set(model.vocabulary)
     samples_in = [s for s in dataset.samples if set(s.structure.numbers.tolist()) <= known]
     references = [_pymatgen(s.structure) for s in samples_in]

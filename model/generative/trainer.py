@@ -27,7 +27,8 @@ from model.generative.crystals import CrystalSet, collate_crystals, crystals_fro
 from model.generative.diffusion import CrystalDiffusion, Normalisation
 from model.generative.lattice import lattice_to_vector
 from model.training.config import ConfigError
-from model.training.trainer import keep_epochs_up_to, save_atomically
+from model.training.checkpoints import (keep_epochs_up_to, restore_rng_state, rng_state,
+                                        save_atomically)
 
 LATTICE_STD_FLOOR = 0.05  # of log-lattice entries: ±5 % spread where the data has none
 TERMS = ("coordinates", "lattice", "types")
@@ -135,8 +136,7 @@ def _train(config: GeneratorConfig, resume: bool, show_progress: bool) -> Genera
         state = torch.load(last_path, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"]["torch"])
-        generator.bit_generator.state = state["rng"]["numpy"]
+        restore_rng_state(state["rng"], generator)
         first_epoch, best_loss, best_epoch = state["epoch"] + 1, state["best_loss"], state["best_epoch"]
         keep_epochs_up_to(metrics_path, state["epoch"])
     else:
@@ -177,8 +177,7 @@ def _train(config: GeneratorConfig, resume: bool, show_progress: bool) -> Genera
                   f"lattice {validation['lattice']:.3g}, types {validation['types']:.3g})"
                   f"{' (best)' if best_epoch == epoch else ''}", file=sys.stderr, flush=True)
         save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "rng": {"torch": torch.get_rng_state(),
-                                 "numpy": generator.bit_generator.state},
+                         "rng": rng_state(generator),
                          "epoch": epoch, "best_loss": best_loss, "best_epoch": best_epoch},
                         last_path)
     from model.plots import plot_generator_curve

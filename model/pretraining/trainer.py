@@ -30,8 +30,9 @@ from model.pretraining.objectives import (Losses, PretrainingModel, class_weight
 from model.training.config import ConfigError
 from model.training.finetune import BACKBONE_FILE, backbone_config
 from model.training.splits import random_split
-from model.training.trainer import (CONFIG_FILE, keep_epochs_up_to, learning_rate,
-                                    save_atomically)
+from model.training.checkpoints import (keep_epochs_up_to, restore_rng_state, rng_state,
+                                        save_atomically)
+from model.training.trainer import CONFIG_FILE, learning_rate
 
 COLUMNS = ["epoch", "learning_rate", "train_loss", "train_denoise", "train_mask", "val_loss",
            "val_denoise", "val_mask", "val_mask_accuracy"]
@@ -89,8 +90,7 @@ def _pretrain(config: PretrainConfig, *, resume: bool, show_progress: bool) -> P
         state = torch.load(last_path, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"]["torch"])
-        generator.bit_generator.state = state["rng"]["numpy"]
+        restore_rng_state(state["rng"], generator)
         first_epoch, best_score, best_epoch = state["epoch"] + 1, state["best_score"], \
             state["best_epoch"]
         best_row = state.get("best_row", {})
@@ -135,8 +135,7 @@ def _pretrain(config: PretrainConfig, *, resume: bool, show_progress: bool) -> P
                   f"(accuracy {row['val_mask_accuracy']:.1%})"
                   f"{' (best)' if best_epoch == epoch else ''}", file=sys.stderr, flush=True)
         save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "rng": {"torch": torch.get_rng_state(),
-                                 "numpy": generator.bit_generator.state},
+                         "rng": rng_state(generator),
                          "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch,
                          "best_row": best_row, "backbone": model.backbone.state_dict(),
                          "backbone_config": backbone_config(config)}, last_path)

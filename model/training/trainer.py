@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -28,6 +27,8 @@ from model.export_onnx import export_onnx
 from model.graph_cache import GraphSet
 from model.nn import PaiNN, PropertyHead, SchNet, collate
 from model.nn.property_model import PropertyModel
+from model.training.checkpoints import (keep_epochs_up_to, restore_rng_state, rng_state,
+                                        save_atomically)
 from model.training.config import ConfigError, TrainConfig
 from model.training.distributed import Cluster
 from model.training.finetune import freeze_layers, load_pretrained_backbone
@@ -133,24 +134,6 @@ def _loss(model: PropertyModel, batch, kind: str = "mse", cluster: Cluster = Clu
     return loss, float(cluster.total(loss).item())
 
 
-def save_atomically(value, path: Path) -> None:
-    """torch.save through a temporary file, so that a kill never leaves a torn checkpoint."""
-    partial = path.with_name(f".{path.name}.partial")
-    torch.save(value, partial)
-    os.replace(partial, path)
-
-
-def keep_epochs_up_to(metrics_csv: Path, last_epoch: int) -> None:
-    """Drop rows of epochs after the checkpoint: a run killed between writing an epoch's row
-    and its checkpoint repeats that epoch on resume, and must not log it twice."""
-    with metrics_csv.open(newline="") as handle:
-        rows = list(csv.reader(handle))
-    kept = [rows[0]] + [row for row in rows[1:]
-                        if row and row[0].isdigit() and int(row[0]) <= last_epoch]
-    with metrics_csv.open("w", newline="") as handle:
-        csv.writer(handle).writerows(kept)
-
-
 def sample_weights(config: TrainConfig, graphs: GraphSet, train: np.ndarray
                    ) -> np.ndarray | None:
     """[n_structures, n_targets] LDS weights of every structure (each target from its own
@@ -166,9 +149,6 @@ def sample_weights(config: TrainConfig, graphs: GraphSet, train: np.ndarray
                                    power=config.lds_power))
     return np.stack(columns, axis=1)
 
-
-def _rng_state(generator: np.random.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": generator.bit_generator.state}
 
 
 def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = True) -> TrainResult:
@@ -223,8 +203,7 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
         model.load_state_dict(state["model"])
         noise.load_state_dict(state.get("noise", noise.state_dict()))
         optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"]["torch"])
-        generator.bit_generator.state = state["rng"]["numpy"]
+        restore_rng_state(state["rng"], generator)
         first_epoch, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]
         if cluster.is_main:
             keep_epochs_up_to(metrics_path, state["epoch"])
@@ -282,7 +261,7 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
                   file=sys.stderr, flush=True)
         save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "noise": noise.state_dict(),
-                    "rng": _rng_state(generator), "epoch": epoch, "best_score": best_score,
+                    "rng": rng_state(generator), "epoch": epoch, "best_score": best_score,
                     "best_epoch": best_epoch}, last_path)
 
     if not cluster.is_main:
