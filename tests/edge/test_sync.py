@@ -61,6 +61,18 @@ async def test_only_the_chunks_the_hub_lacks_are_put(hub, device, tmp_path):
     assert spool.pending() == []
 
 
+async def test_a_small_file_goes_without_an_offer_in_two_requests(hub, device, tmp_path):
+    (tmp_path / "small.txt").write_bytes(b"2theta intensity\n" * 100)
+    spool = Spool(tmp_path / "spool")
+    entry = spool.ingest(tmp_path / "small.txt", "small.txt")
+    requests = []
+    await sync_all(spool, hub.url, device.token, recording_session(requests))
+    assert requests == [("PUT", f"/api/v1/ingest/chunks/{entry.chunks[0].sha256}", 201),
+                        ("POST", "/api/v1/ingest/commit", 201)]
+    [arrived] = device.files()
+    assert device.content(arrived) == (tmp_path / "small.txt").read_bytes()
+
+
 async def test_an_upload_repeated_after_its_commit_is_the_same_file_at_the_hub(
         hub, device, tmp_path):
     (tmp_path / "a.bin").write_bytes(b"a" * 1000)
