@@ -2,7 +2,7 @@
 
 import socket
 
-from kozo.demo.runner import DemoSettings, run_demo
+from kozo.demo.runner import DemoSettings, learned_targets, run_demo
 
 
 def free_port() -> int:
@@ -32,8 +32,15 @@ def test_every_file_the_instrument_writes_arrives_with_a_quick_check_for_structu
         assert values["heat_all"]["unit"] == "eV/cell"
     assert all(a.predictions is None for a in result.arrivals if not a.name.endswith(".cif"))
     assert any("arrived" in line and "quick check: heat_all" in line for line in lines)
+    # the band gap the shipped model has not learned (test R² about 0) is not shown
+    assert not any("ind_gap" in line for line in lines if "arrived" in line)
     assert (settings.folder / "hub.log").stat().st_size > 0  # the hub ran as its own process
     # The last step: the demo user's notebook server, reached through the hub's proxy.
     assert result.notebook_url.endswith("/user/demo/lab/tree/my-data.ipynb")
     assert (settings.folder / "hub" / "notebooks" / "demo" / "my-data.ipynb").is_file()
     assert any("notebook" in line and "/login" in line for line in lines)
+
+
+def test_only_targets_a_model_predicts_better_than_their_mean_are_shown():
+    assert learned_targets("perovskite") == {"heat_all"}  # ind_gap: test R² -0.01
+    assert learned_targets("qm9") == {"U0", "gap"}
