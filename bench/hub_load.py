@@ -32,19 +32,15 @@ from pathlib import Path
 import aiohttp
 import zstandard
 
+from bench.edge import instrument_like
+from bench.stats import percentile
 from hub.accounts import (add_instrument, add_project, add_user, new_enrolment_code,
                           user_id)
 from hub.auth import issue_token
 from hub.database import open_database
+from kozo.ports import free_loopback_port
 
 CHUNK = 4 * 1024 * 1024  # original bytes per chunk, as the edge cuts them
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def disk_write_speed(folder: Path, size: int = 512 * 1024 * 1024) -> float:
@@ -60,14 +56,6 @@ def disk_write_speed(folder: Path, size: int = 512 * 1024 * 1024) -> float:
     elapsed = time.perf_counter() - start
     path.unlink()
     return size / elapsed / 1e6
-
-
-def instrument_file(size: int, seed: int) -> bytes:
-    """Half text-like columns (compressible), half noise, as detector output tends to be."""
-    rng = random.Random(seed)
-    text = "".join(f"{rng.uniform(0, 90):.4f} {rng.randint(0, 65535):6d}\n"
-                   for _ in range(size // 2 // 19 + 1)).encode()[:size // 2]
-    return text + rng.randbytes(size - len(text))
 
 
 def prepared_upload(data: bytes, name: str) -> dict:
@@ -162,7 +150,7 @@ async def reader(url: str, token: str, record: Recorder, stop: asyncio.Event) ->
 
 async def load(url: str, codes: list[str], tokens: list[str], files: int, size: int,
                record: Recorder) -> tuple[int, float]:
-    uploads = [[prepared_upload(instrument_file(size, seed=1000 * d + f), f"run-{f}/data-{d}.raw")
+    uploads = [[prepared_upload(instrument_like(size, seed=1000 * d + f), f"run-{f}/data-{d}.raw")
                 for f in range(files)] for d in range(len(codes))]
     committed: list[int] = []
     stop = asyncio.Event()
@@ -176,11 +164,6 @@ async def load(url: str, codes: list[str], tokens: list[str], files: int, size: 
     return sum(committed), elapsed
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=50)
@@ -192,7 +175,7 @@ def main() -> None:
         data_dir = Path(folder) / "hub"
         codes, tokens = set_up(data_dir, args.devices, args.users)
         disk = disk_write_speed(data_dir)
-        port = free_port()
+        port = free_loopback_port()
         hub = subprocess.Popen([sys.executable, "-m", "kozo", "hub", "serve", "--data",
                                 str(data_dir), "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import tempfile
 import time
@@ -27,23 +26,14 @@ import aiohttp
 import jupyter_server
 from aiohttp import web
 
+from bench.stats import percentile
 from hub import accounts
 from hub.app import create_app
 from hub.auth import issue_token
 from hub.config import HubConfig
 from hub.database import open_database
 from hub.state import NOTEBOOKS
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+from kozo.ports import free_loopback_port
 
 
 async def spawn_to_ready(http: aiohttp.ClientSession, base: str, headers: dict) -> float:
@@ -89,7 +79,7 @@ async def timed_gets(url: str, headers: dict, count: int) -> list[float]:
 
 async def main(spawns: int, requests: int) -> None:
     with tempfile.TemporaryDirectory(prefix="kozo-bench-") as work:
-        port = free_port()
+        port = free_loopback_port()
         config = HubConfig(data_dir=Path(work) / "hub", host="127.0.0.1", port=port,
                            spawn_wait_seconds=0.2, cull_idle_seconds=0.0, log_level="WARNING")
         db = open_database(config.database_path)

@@ -47,15 +47,6 @@ def chunk_file_name(index: int) -> str:
     return f"{index:06d}.zst"
 
 
-def fsync_directory(directory: Path) -> None:
-    """Make a directory's entries (new, renamed, removed files) durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_chunks(source: BinaryIO, directory: Path, *, level: int = 3,
                  chunk_size: int = CHUNK_SIZE, durable: bool = True) -> ChunkedFile:
     """Compress `source` into directory/000000.zst, 000001.zst, ...

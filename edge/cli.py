@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import socket
 import sys
-import urllib.request
 from pathlib import Path
 
-from kozo.arguments import add_command
+from kozo.arguments import add_command, add_command_group
 
 DEFAULT_CONFIG = Path("/etc/kozo/edge.toml")
 
@@ -28,9 +26,8 @@ def _log_to_stderr(verbose: bool = False) -> None:
 
 def add_edge_commands(commands: argparse._SubParsersAction) -> None:
     """Register `kozo edge` and its subcommands."""
-    edge = commands.add_parser("edge", help="run the instrument-side daemon",
-                               description="Watch an instrument's folders and sync to the hub.")
-    sub = edge.add_subparsers(title="edge commands", metavar="COMMAND")
+    sub = add_command_group(commands, "edge", help="run the instrument-side daemon",
+                            description="Watch an instrument's folders and sync to the hub.")
 
     run = add_command(sub, "run", "watch folders, spool and sync files to the hub",
                       "Run the daemon in the foreground; logs go to stderr (journald).\n\n"
@@ -71,6 +68,8 @@ def add_edge_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
+    import asyncio
+
     from edge.config import load_config
     from edge.daemon import EdgeDaemon
 
@@ -81,6 +80,8 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 
 def run_enroll(args: argparse.Namespace) -> int:
+    import asyncio
+
     import aiohttp
 
     from edge.config import DEFAULT_CREDENTIAL, load_config
@@ -112,6 +113,8 @@ def run_enroll(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    import urllib.request
+
     from edge.config import load_config
     from edge.spool import Spool
     from edge.status import format_status

@@ -7,22 +7,14 @@ token is written, and replaces an older one atomically.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from edge.errors import CredentialError
+from kozo.durable import write_json_atomically
 
 
 def write_credential(path: Path, credential: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(credential, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+    write_json_atomically(path, credential)  # mode 0600: the token is a secret
 
 
 def read_credential(path: Path) -> dict:

@@ -40,9 +40,9 @@ from typing import Any, Callable
 
 import sqlite_utils
 
-from edge.chunking import (CHUNK_SIZE, Chunk, fsync_directory, read_chunk, sync_filesystem,
-                           write_chunks)
+from edge.chunking import CHUNK_SIZE, Chunk, read_chunk, sync_filesystem, write_chunks
 from edge.errors import SourceChanged, SpoolFull
+from kozo.durable import fsync_directory
 
 PENDING, IN_FLIGHT, ACKNOWLEDGED = "pending", "in_flight", "acknowledged"
 REJECTED, CORRUPT = "rejected", "corrupt"  # need a person, or fsck; never deleted

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from hub.errors import BadRequest, StorageFull
+from kozo.durable import fsync_directory
 
 HASH_PATTERN = re.compile(r"[0-9a-f]{64}")
 
@@ -64,7 +65,7 @@ class LocalChunkStore:
             with open(source, "rb+") as handle:
                 os.fsync(handle.fileno())
             os.replace(source, target)
-            _fsync_directory(target.parent)
+            fsync_directory(target.parent)
         except OSError as error:
             Path(source).unlink(missing_ok=True)
             if error.errno == errno.ENOSPC:
@@ -82,11 +83,3 @@ class LocalChunkStore:
     def all_hashes(self) -> list[str]:
         """Every stored chunk (for backups and checks, not for the request path)."""
         return sorted(p.name for p in self.root.glob("??/??/*") if HASH_PATTERN.fullmatch(p.name))
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -12,19 +12,18 @@ import sys
 import time
 from pathlib import Path
 
-from kozo.arguments import add_command
+from kozo.arguments import add_command, add_command_group
 from hub.config import HubConfig, load_config
 from hub.errors import BadRequest
 
 
 def add_hub_commands(commands: argparse._SubParsersAction) -> None:
     """Register `kozo hub` and its subcommands."""
-    hub = add_command(commands, "hub", help="run and administer the hub",
-                      description="Run and administer the kozo hub.\n\nExamples:\n"
-                                  "  kozo hub serve --data /srv/kozo\n"
-                                  "  kozo hub admin user add alice --data /srv/kozo")
-    hub_commands = hub.add_subparsers(title="hub commands", metavar="COMMAND")
-    hub.set_defaults(run=lambda args: hub.print_help() or 2)
+    hub_commands = add_command_group(
+        commands, "hub", help="run and administer the hub",
+        description="Run and administer the kozo hub.\n\nExamples:\n"
+                    "  kozo hub serve --data /srv/kozo\n"
+                    "  kozo hub admin user add alice --data /srv/kozo")
     _add_serve(hub_commands)
     _add_admin(hub_commands)
     _add_backup(hub_commands)
@@ -76,18 +75,16 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def _add_admin(hub_commands: argparse._SubParsersAction) -> None:
-    admin = add_command(hub_commands, "admin", help="manage users, projects, instruments, tokens",
-                        description="Manage the hub's users, projects, instruments and tokens.\n\n"
-                                    "Example:\n  kozo hub admin user add alice --data /srv/kozo")
-    admin.set_defaults(run=lambda args: admin.print_help() or 2)
-    admin_commands = admin.add_subparsers(title="admin commands", metavar="COMMAND")
+    admin_commands = add_command_group(
+        hub_commands, "admin", help="manage users, projects, instruments, tokens",
+        description="Manage the hub's users, projects, instruments and tokens.\n\n"
+                    "Example:\n  kozo hub admin user add alice --data /srv/kozo")
 
-    user = add_command(admin_commands, "user", help="manage users",
-                       description="Manage users.\n\nExample:\n  kozo hub admin user add alice")
-    user.set_defaults(run=lambda args: user.print_help() or 2)
+    user_commands = add_command_group(
+        admin_commands, "user", help="manage users",
+        description="Manage users.\n\nExample:\n  kozo hub admin user add alice")
     user_add = add_command(
-        user.add_subparsers(title="user commands", metavar="COMMAND"), "add",
-        help="add a user (a member, or an admin)",
+        user_commands, "add", help="add a user (a member, or an admin)",
         description="Add a user. A password (for the web page) is read from stdin.\n\n"
                     "Examples:\n  kozo hub admin user add alice\n"
                     "  echo 'long secret' | kozo hub admin user add root --admin --password-stdin")
@@ -98,13 +95,12 @@ def _add_admin(hub_commands: argparse._SubParsersAction) -> None:
     _storage_options(user_add)
     user_add.set_defaults(run=run_user_add)
 
-    project = add_command(admin_commands, "project", help="manage projects",
-                          description="Manage projects (groups of users).\n\nExample:\n"
-                                      "  kozo hub admin project add alloys --member alice bob")
-    project.set_defaults(run=lambda args: project.print_help() or 2)
+    project_commands = add_command_group(
+        admin_commands, "project", help="manage projects",
+        description="Manage projects (groups of users).\n\nExample:\n"
+                    "  kozo hub admin project add alloys --member alice bob")
     project_add = add_command(
-        project.add_subparsers(title="project commands", metavar="COMMAND"), "add",
-        help="add a project with its members",
+        project_commands, "add", help="add a project with its members",
         description="Add a project; its members see the files of its instruments.\n\n"
                     "Example:\n  kozo hub admin project add alloys --member alice bob")
     project_add.add_argument("name", help="project name")
@@ -113,13 +109,12 @@ def _add_admin(hub_commands: argparse._SubParsersAction) -> None:
     _storage_options(project_add)
     project_add.set_defaults(run=run_project_add)
 
-    instrument = add_command(admin_commands, "instrument", help="manage instruments",
-                             description="Manage instruments.\n\nExample:\n"
-                                         "  kozo hub admin instrument add xrd-1 --project alloys")
-    instrument.set_defaults(run=lambda args: instrument.print_help() or 2)
+    instrument_commands = add_command_group(
+        admin_commands, "instrument", help="manage instruments",
+        description="Manage instruments.\n\nExample:\n"
+                    "  kozo hub admin instrument add xrd-1 --project alloys")
     instrument_add = add_command(
-        instrument.add_subparsers(title="instrument commands", metavar="COMMAND"), "add",
-        help="add an instrument and the projects that own its files",
+        instrument_commands, "add", help="add an instrument and the projects that own its files",
         description="Add an instrument. Its files belong to the projects given here.\n\n"
                     "Example:\n  kozo hub admin instrument add xrd-1 --project alloys oxides "
                     "--facility diffraction")

@@ -183,6 +183,11 @@ class Hub:
         from model.structure_files import read_structure
         return read_structure(path)
 
+    def delete(self, file: FileRef) -> dict[str, Any]:
+        """Delete a file (admin tokens), with an audit record at the hub; returns the hub's
+        answer, which counts the chunks no other file uses any more."""
+        return self._json("DELETE", f"/api/v1/files/{_quote(_file_id(file))}")
+
     def predictions(self, file: FileRef) -> dict[str, Any] | None:
         """The quick-check predictions the edge sent with the file (None if it sent none)."""
         return self._json("GET", f"/api/v1/files/{_quote(_file_id(file))}/predictions"
@@ -210,19 +215,50 @@ class Hub:
         return self._json("POST", f"/api/v1/models/{_quote(model)}/{_quote(version)}/predict"
                                   f"?{query}", body=path.read_bytes())
 
+    def publish_model(self, archive: bytes) -> dict[str, Any]:
+        """Upload a model artifact (a zip of model.json and model.onnx); admin tokens only.
+        Returns the registry's record of it (name, version, sha256)."""
+        return self._json("POST", "/api/v1/models", body=archive,
+                          content_type="application/zip")
+
+    def set_current_model(self, name: str, version: str) -> dict[str, Any]:
+        """Mark the version every edge following the hub should use; admin tokens only."""
+        return self._json("PUT", "/api/v1/models/current",
+                          body=json.dumps({"name": name, "version": version}).encode(),
+                          content_type="application/json")
+
+    # ---- notebook server -------------------------------------------------------------
+
+    def start_server(self, user: str | None = None, *, profile: str | None = None
+                     ) -> dict[str, Any]:
+        """Start the user's notebook server (default: the token's own user); returns its
+        state, "running" once ready, "starting" while pending (poll `server()`)."""
+        body = json.dumps({"profile": profile} if profile else {}).encode()
+        return self._json("POST", f"/api/v1/users/{_quote(user or self.me()['name'])}/server",
+                          body=body, content_type="application/json")
+
+    def server(self, user: str | None = None) -> dict[str, Any]:
+        """The notebook server's state, message and URL."""
+        return self._json("GET", f"/api/v1/users/{_quote(user or self.me()['name'])}/server")
+
+    def stop_server(self, user: str | None = None) -> None:
+        with self._open("DELETE", f"/api/v1/users/{_quote(user or self.me()['name'])}/server"):
+            pass
+
     # ---- HTTP ------------------------------------------------------------------------
 
     def _json(self, method: str, path: str, query: Mapping[str, Any] | None = None, *,
-              body: bytes | None = None) -> Any:
+              body: bytes | None = None, content_type: str = "application/octet-stream") -> Any:
         if query:
             path += "?" + urllib.parse.urlencode(query)
-        with self._open(method, path, body) as response:
+        with self._open(method, path, body, content_type) as response:
             return json.loads(response.read())
 
-    def _open(self, method: str, path: str, body: bytes | None = None) -> Any:
+    def _open(self, method: str, path: str, body: bytes | None = None,
+              content_type: str = "application/octet-stream") -> Any:
         request = urllib.request.Request(self.url + path, data=body, method=method, headers={
             "Authorization": f"Bearer {self.token}", "Accept": "application/json",
-            **({"Content-Type": "application/octet-stream"} if body is not None else {})})
+            **({"Content-Type": content_type} if body is not None else {})})
         try:
             return urllib.request.urlopen(request, timeout=self.timeout)
         except urllib.error.HTTPError as error:

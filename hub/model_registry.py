@@ -9,7 +9,6 @@ is accepted, different content under the same version is refused (409).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -23,12 +22,12 @@ import sqlite_utils
 
 from hub.database import now, record_audit
 from hub.errors import BadRequest, Conflict, NotFound, TooLarge
-from model.artifact import METADATA_FILE, MODEL_FILE, ArtifactError, ArtifactMetadata
+from model.artifact import (METADATA_FILE, MODEL_FILE, ArtifactError, ArtifactMetadata,
+                            write_archive)
 
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 CURRENT_KEY = "current_model"
 ARCHIVE_NAME = "archive.zip"
-FIXED_ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # the same files always give the same archive hash
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class ModelRegistry:
                 raise BadRequest(str(error).replace(str(artifact), "the archive"),
                                  code="bad_artifact") from None
             self.folder(metadata.name, metadata.version)
-            sha256 = _write_archive(artifact, staging / ARCHIVE_NAME)
+            sha256 = write_archive(artifact, staging / ARCHIVE_NAME)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -157,17 +156,3 @@ def _unpack(upload: Path, artifact: Path, max_unpacked_bytes: int) -> None:
                     shutil.copyfileobj(source, target, 1024 * 1024)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
         raise BadRequest(f"not a usable zip archive ({error})", code="bad_archive") from None
-
-
-def _write_archive(artifact: Path, target: Path) -> str:
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in (METADATA_FILE, MODEL_FILE):
-            info = zipfile.ZipInfo(name, date_time=FIXED_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with open(artifact / name, "rb") as source, archive.open(info, "w") as sink:
-                shutil.copyfileobj(source, sink, 1024 * 1024)
-    digest = hashlib.sha256()
-    with open(target, "rb") as handle:
-        while piece := handle.read(1024 * 1024):
-            digest.update(piece)
-    return digest.hexdigest()

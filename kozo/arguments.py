@@ -19,3 +19,12 @@ def add_structure_files(parser: argparse.ArgumentParser) -> None:
                         help="CIF, POSCAR/CONTCAR or (extended) XYZ file")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per file instead of the summary")
+
+
+def add_command_group(commands: argparse._SubParsersAction, name: str, help: str,
+                      description: str) -> argparse._SubParsersAction:
+    """A command that only holds subcommands (`kozo hub admin user ...`); run alone, it
+    prints its own help and exits 2. Returns the group's subcommands to add to."""
+    group = add_command(commands, name, help=help, description=description)
+    group.set_defaults(run=lambda args: group.print_help() or 2)
+    return group.add_subparsers(title=f"{name} commands", metavar="COMMAND")

@@ -9,7 +9,10 @@ No torch here: the edge and the hub read artifacts too.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from kozo.errors import KozoError
 FORMAT_VERSION = 1
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "model.json"
+FIXED_ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # the same files always give the same archive hash
 
 
 class ArtifactError(KozoError):
@@ -70,3 +74,19 @@ class ArtifactMetadata:
         except (KeyError, TypeError) as error:
             raise ArtifactError(f"{directory / METADATA_FILE}: incomplete or unknown fields "
                                 f"({error})") from None
+
+
+def write_archive(artifact: Path, target: Path) -> str:
+    """The artifact as one zip (model.json and model.onnx at its top), as the hub's registry
+    stores and serves it and accepts it as an upload; returns the archive's sha256."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in (METADATA_FILE, MODEL_FILE):
+            info = zipfile.ZipInfo(name, date_time=FIXED_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with open(artifact / name, "rb") as source, archive.open(info, "w") as sink:
+                shutil.copyfileobj(source, sink, 1024 * 1024)
+    digest = hashlib.sha256()
+    with open(target, "rb") as handle:
+        while piece := handle.read(1024 * 1024):
+            digest.update(piece)
+    return digest.hexdigest()

@@ -7,14 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from kozo.arguments import add_command, add_structure_files
+from kozo.arguments import add_command, add_command_group, add_structure_files
 from kozo.errors import KozoError
 
 
 def add_model_commands(commands: argparse._SubParsersAction) -> None:
-    model = commands.add_parser("model", help="train and export property models",
-                                description="Train, export and evaluate property models.")
-    model_commands = model.add_subparsers(title="model commands", metavar="COMMAND")
+    model_commands = add_command_group(
+        commands, "model", help="train and export property models",
+        description="Train, export and evaluate property models.")
     train = add_command(
         model_commands, "train", help="train a property model from a configuration",
         description="Train a PaiNN (or SchNet) property model. The run folder receives\n"
@@ -31,12 +31,7 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
                     "      --freeze-layers 2 --set split=extrapolation --set loss_weighting=lds\n"
                     "  kozo model train --set data=qm9 --set targets=gap,U0_atom \\\n"
                     "      --set summed_targets=U0_atom --set limit=5000 --set output=runs/qm9")
-    train.add_argument("--config", type=Path, help="TOML file with TrainConfig keys")
-    train.add_argument("--set", dest="overrides", action="append", default=[],
-                       metavar="KEY=VALUE", help="override one configuration key (repeatable); "
-                       "lists are comma-separated")
-    train.add_argument("--resume", action="store_true",
-                       help="continue from OUTPUT/last.pt with its optimizer and random state")
+    add_config_arguments(train, "TrainConfig")
     train.add_argument("--init", metavar="PRETRAINED",
                        help="start the backbone from a `kozo model pretrain` run folder (its "
                             "backbone.pt) or checkpoint; architecture, features, interactions "
@@ -63,12 +58,7 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
                     "  kozo model pretrain --set data=../shared/data/perov_5/val.csv,\\\n"
                     "../shared/data/perov_5_extra/extra.csv --set features=128 \\\n"
                     "      --set epochs=30 --set output=runs/pretrain-perovskite")
-    pretrain.add_argument("--config", type=Path, help="TOML file with PretrainConfig keys")
-    pretrain.add_argument("--set", dest="overrides", action="append", default=[],
-                          metavar="KEY=VALUE", help="override one configuration key "
-                          "(repeatable); lists are comma-separated")
-    pretrain.add_argument("--resume", action="store_true",
-                          help="continue from OUTPUT/last.pt with its optimizer and random state")
+    add_config_arguments(pretrain, "PretrainConfig")
     pretrain.set_defaults(run=run_pretrain)
 
     experiment = add_command(
@@ -85,9 +75,7 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
                     "  kozo model experiment --name perov-heat --config model/configs/perovskite.toml\\\n"
                     "      --target heat_all --pretrained runs/pretrain-perovskite --set epochs=30")
     experiment.add_argument("--name", required=True, help="report folder name under --reports")
-    experiment.add_argument("--config", type=Path, help="TOML file with TrainConfig keys")
-    experiment.add_argument("--set", dest="overrides", action="append", default=[],
-                            metavar="KEY=VALUE", help="override one training key (repeatable)")
+    add_config_arguments(experiment, "TrainConfig", resume=False)
     experiment.add_argument("--target", help="the one target studied (default: the "
                                              "configuration's only target)")
     experiment.add_argument("--pretrained", default="", metavar="RUN",
@@ -138,7 +126,6 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--plot", type=Path, metavar="FILE.png", help="write a parity plot")
     evaluate.set_defaults(run=run_evaluate)
     add_generator_commands(model_commands)
-    model.set_defaults(run=lambda args: model.print_help() or 2)
 
 
 def add_generator_commands(model_commands: argparse._SubParsersAction) -> None:
@@ -161,12 +148,7 @@ def add_generator_commands(model_commands: argparse._SubParsersAction) -> None:
                     "  kozo model train-generator --config model/configs/generator-perovskite.toml\n"
                     "  kozo model train-generator --set data=../shared/data/perov_5/val.csv \\\n"
                     "      --set properties=heat_all --set limit=300 --set epochs=5")
-    train.add_argument("--config", type=Path, help="TOML file with GeneratorConfig keys")
-    train.add_argument("--set", dest="overrides", action="append", default=[],
-                       metavar="KEY=VALUE", help="override one configuration key (repeatable); "
-                       "lists are comma-separated")
-    train.add_argument("--resume", action="store_true",
-                       help="continue from OUTPUT/last.pt with its optimizer and random state")
+    add_config_arguments(train, "GeneratorConfig")
     train.set_defaults(run=run_train_generator)
 
     generate = add_command(
@@ -232,6 +214,20 @@ def add_generator_commands(model_commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--json", action="store_true",
                           help="print the metrics (match_rate, rmse, ...) as one JSON object")
     evaluate.set_defaults(run=run_evaluate_generator)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, keys: str, *,
+                         resume: bool = True) -> None:
+    """--config TOML and --set KEY=VALUE overrides (and --resume) for a training command;
+    `keys` names the configuration class whose keys they take."""
+    parser.add_argument("--config", type=Path, help=f"TOML file with {keys} keys")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override one configuration key (repeatable); "
+                        "lists are comma-separated")
+    if resume:
+        parser.add_argument("--resume", action="store_true",
+                            help="continue from OUTPUT/last.pt with its optimizer and random "
+                                 "state")
 
 
 def add_generator_argument(parser: argparse.ArgumentParser) -> None:

@@ -19,6 +19,13 @@ def _pyplot():
     return plt
 
 
+def _save(figure, png: Path, dpi: int = 100) -> None:
+    """Write the figure and free it (pyplot keeps every open figure alive otherwise)."""
+    figure.tight_layout()
+    figure.savefig(png, dpi=dpi)
+    _pyplot().close(figure)
+
+
 def plot_learning_curve(metrics_csv: Path, png: Path, units: dict[str, str] | None = None) -> None:
     """Training loss and the validation MAE of each target (with its unit) per epoch."""
     plt = _pyplot()
@@ -37,9 +44,7 @@ def plot_learning_curve(metrics_csv: Path, png: Path, units: dict[str, str] | No
                    label=f"{target} ({unit})" if unit else target)
     right.set(xlabel="epoch", ylabel="validation MAE", yscale="log")
     right.legend()
-    figure.tight_layout()
-    figure.savefig(png, dpi=100)
-    plt.close(figure)
+    _save(figure, png, dpi=100)
 
 
 def plot_parity(predicted: np.ndarray, actual: np.ndarray, png: Path, *, label: str,
@@ -57,9 +62,7 @@ def plot_parity(predicted: np.ndarray, actual: np.ndarray, png: Path, *, label: 
     unit_text = f" ({unit})" if unit else ""
     axes.set(xlabel=f"reference {label}{unit_text}", ylabel=f"predicted {label}{unit_text}",
              title=title)
-    figure.tight_layout()
-    figure.savefig(png, dpi=110)
-    plt.close(figure)
+    _save(figure, png, dpi=110)
 
 
 def plot_objective_curves(metrics_csv: Path, png: Path, *, total: str,
@@ -86,9 +89,7 @@ def plot_objective_curves(metrics_csv: Path, png: Path, *, total: str,
             right.plot(epochs, values, label=label)
     right.set(xlabel="epoch", ylabel="validation objective", yscale="log")
     right.legend()
-    figure.tight_layout()
-    figure.savefig(png, dpi=100)
-    plt.close(figure)
+    _save(figure, png, dpi=100)
 
 
 def plot_pretraining_curve(metrics_csv: Path, png: Path) -> None:
@@ -128,9 +129,7 @@ def plot_parity_tails(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]
         axis.set(xlabel=f"reference {label}{unit_text}", ylabel=f"predicted {label}{unit_text}",
                  title=title)
         axis.legend(loc="lower right", fontsize="small")
-    figure.tight_layout()
-    figure.savefig(png, dpi=100)
-    plt.close(figure)
+    _save(figure, png, dpi=100)
 
 
 def plot_errors_against_target(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
@@ -150,9 +149,7 @@ def plot_errors_against_target(panels: dict[str, dict[str, tuple[np.ndarray, np.
             axis.axvline(bound, color="grey", linestyle="--", linewidth=0.8)
         axis.set(xlabel=f"reference {label}{unit_text}", ylabel=f"error{unit_text}", title=title)
         axis.legend(loc="best", fontsize="small")
-    figure.tight_layout()
-    figure.savefig(png, dpi=100)
-    plt.close(figure)
+    _save(figure, png, dpi=100)
 
 
 def plot_generator_curve(metrics_csv: Path, png: Path) -> None:
@@ -175,6 +172,4 @@ def plot_property_histogram(generated: np.ndarray, reference: np.ndarray, png: P
     unit_text = f" ({unit})" if unit else ""
     axes.set(xlabel=f"{label}{unit_text}", ylabel="crystals", title=title)
     axes.legend()
-    figure.tight_layout()
-    figure.savefig(png, dpi=100)
-    plt.close(figure)
+    _save(figure, png, dpi=100)

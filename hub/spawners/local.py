@@ -19,7 +19,6 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -32,16 +31,10 @@ from hub.spawners.errors import SpawnFailed
 from hub.spawners.profiles import Profile
 from hub.spawners.slugs import user_base_url, user_slug
 from hub.spawners.state_file import StateFile
+from kozo.ports import free_loopback_port
 
 DEFAULT_COMMAND = (sys.executable, "-m", "jupyter_server")
 LOG_TAIL_LINES = 15
-
-
-def free_loopback_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on now (the server binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def pid_alive(pid: int) -> bool:

@@ -9,9 +9,10 @@ holds the servers' tokens.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from kozo.durable import write_json_atomically
 
 
 class StateFile:
@@ -33,14 +34,7 @@ class StateFile:
 
     def save(self, records: dict[str, dict[str, Any]]) -> None:
         """Replace all records at once."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(records, out, indent=1, sort_keys=True)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
+        write_json_atomically(self.path, records, indent=1)  # mode 0600: it holds tokens
 
     def put(self, user: str, record: dict[str, Any]) -> None:
         """Add or replace one user's record."""

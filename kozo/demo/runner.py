@@ -9,19 +9,19 @@ as they arrive at the hub, read back through the data API as the demo user.
 
 from __future__ import annotations
 
-import io
-import json
 import shutil
 import threading
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hub.client import Hub, HubClientError
 from kozo.demo.instrument import run_instrument
 from kozo.demo.notebook import write_example_notebook
 from kozo.demo.samples import dataset_samples, prototype_samples
-from kozo.demo.services import DemoError, HubCalls, Service, free_port, kozo_command
+from kozo.demo.services import DemoError, Service, kozo_command, wait_until_healthy
+from kozo.ports import free_loopback_port
+from model.artifact import ArtifactMetadata, write_archive
 from model.pretrained import resolve_model
 
 DEMO_USER, DEMO_PASSWORD = "demo", "kozo-demo-password"  # loopback only; printed for the user
@@ -57,28 +57,26 @@ class DemoResult:
     user_token: str | None = None  # the demo user's bearer token (loopback demo only)
 
 
-def start_notebook(user: HubCalls, hub_url: str, notebook_folder: Path,
-                   timeout: float = 120.0) -> str:
+def start_notebook(user: Hub, notebook_folder: Path, timeout: float = 120.0) -> str:
     """The demo user's Jupyter server, started through the hub API, with the example notebook."""
     notebook = write_example_notebook(notebook_folder)
-    answer = user.call("POST", f"/api/v1/users/{DEMO_USER}/server", {})
+    answer = user.start_server(DEMO_USER)
     deadline = time.monotonic() + timeout
     while answer.get("state") != "running":
         if answer.get("state") == "failed" or time.monotonic() > deadline:
             raise DemoError(f"the notebook server did not start: {answer.get('message', answer)}")
         time.sleep(0.5)
-        answer = user.call("GET", f"/api/v1/users/{DEMO_USER}/server")
-    return f"{hub_url}/user/{DEMO_USER}/lab/tree/{notebook.name}"
+        answer = user.server(DEMO_USER)
+    return f"{user.url}/user/{DEMO_USER}/lab/tree/{notebook.name}"
 
 
-def model_archive(name_or_path: str) -> bytes:
-    """A registry upload: the artifact's model.json and model.onnx at the top of a zip."""
-    directory = resolve_model(name_or_path)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for member in ("model.json", "model.onnx"):
-            archive.write(directory / member, member)
-    return buffer.getvalue()
+def publish_model(admin: Hub, name_or_path: str, folder: Path) -> dict:
+    """Upload the artifact to the hub's registry and mark it current; the registry's record."""
+    archive = folder / "model-upload.zip"
+    write_archive(resolve_model(name_or_path), archive)
+    record = admin.publish_model(archive.read_bytes())
+    admin.set_current_model(record["name"], record["version"])
+    return record
 
 
 def set_up_hub(settings: DemoSettings, hub_data: Path) -> dict[str, str]:
@@ -103,7 +101,7 @@ def edge_config(settings: DemoSettings, hub_url: str) -> str:
             f'[spool]\ndirectory = "{folder / "edge" / "spool"}"\n\n'
             f'[hub]\nurl = "{hub_url}"\ncredential = "{folder / "edge" / "credential.json"}"\n\n'
             f'[quick_check]\nmodel = "hub"\npoll_seconds = 10\n\n'
-            f'[status]\nport = {free_port()}\n\n'
+            f'[status]\nport = {free_loopback_port()}\n\n'
             f'[metadata]\nsimulated = true\n')
 
 
@@ -113,9 +111,9 @@ def learned_targets(model: str) -> set[str]:
     The shipped perovskite model's band gap is not learned (R² about 0); showing its
     numbers beside the heat of formation would suggest they mean something.
     """
-    metrics = json.loads((resolve_model(model) / "model.json").read_text())["metrics"]["test"]
-    return {key[:-len("_r2")] for key, value in metrics.items()
-            if key.endswith("_r2") and value is not None and value > 0.5}
+    metadata = ArtifactMetadata.read(resolve_model(model))
+    test = metadata.metrics.get("test", {})
+    return {t.name for t in metadata.targets if (test.get(f"{t.name}_r2") or 0.0) > 0.5}
 
 
 def describe(arrival: Arrival, shown_targets: set[str] | None = None) -> str:
@@ -156,12 +154,8 @@ def run_demo(settings: DemoSettings, *, say=print, result: DemoResult | None = N
         hub = Service("hub", ["hub", "serve", "--data", str(folder / "hub"),
                               "--port", str(settings.port)], folder / "hub.log")
         services.append(hub)
-        admin = HubCalls(hub_url, secrets["admin"])
-        admin.wait_until_healthy(hub)
-        record = admin.call("POST", "/api/v1/models", data=model_archive(settings.model),
-                            content_type="application/zip")
-        admin.call("PUT", "/api/v1/models/current",
-                   {"name": record["name"], "version": record["version"]})
+        wait_until_healthy(hub_url, hub)
+        record = publish_model(Hub(hub_url, secrets["admin"]), settings.model, folder / "hub")
         say(f"hub      {hub_url}  (log in as {DEMO_USER} / {DEMO_PASSWORD})")
         shown = learned_targets(settings.model)
         say(f"model    {record['name']} {record['version']} is current; edges use it for "
@@ -186,13 +180,13 @@ def run_demo(settings: DemoSettings, *, say=print, result: DemoResult | None = N
         writer.start()
         say(f"instrument writes a run (structure, diffraction pattern, micrograph, log) "
             f"every {settings.interval:g} s.  Ctrl-C stops everything.\n")
-        user = HubCalls(hub_url, secrets["user"])
+        user = Hub(hub_url, secrets["user"])
         seen: set[str] = set()
         deadline = time.monotonic() + settings.duration if settings.duration else None
         while (deadline is None or time.monotonic() < deadline) and not stop.is_set():
             for service in services:
                 service.check_alive()
-            listing = user.call("GET", "/api/v1/files?limit=200")["files"]
+            listing = user.files(limit=200)
             for entry in sorted(listing, key=lambda e: e["committed"]):
                 if entry["id"] in seen:
                     continue
@@ -203,8 +197,7 @@ def run_demo(settings: DemoSettings, *, say=print, result: DemoResult | None = N
                 say(describe(arrival, shown))
             if settings.notebook and result.notebook_url is None and any(
                     a.predictions for a in result.arrivals):
-                result.notebook_url = start_notebook(user, hub_url,
-                                                     folder / "hub" / "notebooks" / DEMO_USER)
+                result.notebook_url = start_notebook(user, folder / "hub" / "notebooks" / DEMO_USER)
                 say(f"\nnotebook  log in at {hub_url}/login as {DEMO_USER} / {DEMO_PASSWORD}, "
                     f"then open\n          {result.notebook_url}\n")
             time.sleep(0.5)
@@ -214,9 +207,8 @@ def run_demo(settings: DemoSettings, *, say=print, result: DemoResult | None = N
         stop_instrument.set()
         if result.notebook_url:
             try:
-                HubCalls(hub_url, secrets["user"]).call(
-                    "DELETE", f"/api/v1/users/{DEMO_USER}/server")
-            except DemoError as error:
+                Hub(hub_url, secrets["user"]).stop_server(DEMO_USER)
+            except HubClientError as error:
                 say(f"could not stop the notebook server: {error}")
         for service in reversed(services):
             service.stop()

@@ -1,23 +1,20 @@
-"""Child processes of the demo (hub, edge daemon) and the small HTTP calls the demo makes.
+"""Child processes of the demo (hub, edge daemon), started and stopped from outside.
 
 The demo drives kozo through its public surface only: the `kozo` commands and
-the hub's HTTP API, as an administrator would. Each child's stderr goes to a
+the hub's API through `hub.client`, as an administrator would. Each child's stderr goes to a
 log file in the demo folder, so the terminal stays readable.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from kozo.errors import KozoError
 
@@ -31,15 +28,9 @@ def kozo_command(*arguments: str, input_text: str | None = None) -> str:
     done = subprocess.run([sys.executable, "-m", "kozo", *arguments], input=input_text,
                           capture_output=True, text=True)
     if done.returncode != 0:
-        raise DemoError(f"'kozo {' '.join(arguments[:3])} ...' failed: "
-                        f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode
+        raise DemoError(f"'kozo {' '.join(arguments[:3])} ...' failed: {reason}")
     return done.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Service:
@@ -68,41 +59,16 @@ class Service:
         self._log_handle.close()
 
 
-class HubCalls:
-    """JSON calls to the hub with one bearer token (stdlib only, like a script would)."""
-
-    def __init__(self, url: str, token: str | None = None) -> None:
-        self.url, self.token = url.rstrip("/"), token
-
-    def call(self, method: str, path: str, body: Any = None, *, data: bytes | None = None,
-             content_type: str = "application/json", timeout: float = 30.0) -> Any:
-        if body is not None:
-            data = json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", content_type)
-        if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
+def wait_until_healthy(hub_url: str, service: Service, timeout: float = 60.0) -> None:
+    """Until the hub answers /healthz (no token needed); DemoError if it stops or takes too long."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        service.check_alive()
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                payload = response.read()
-        except urllib.error.HTTPError as error:
-            raise DemoError(f"{method} {path}: HTTP {error.code} "
-                            f"{error.read().decode(errors='replace')[:300]}") from None
-        except (urllib.error.URLError, OSError) as error:
-            raise DemoError(f"{method} {path}: the hub did not answer ({error})") from None
-        return json.loads(payload) if payload else None
-
-    def wait_until_healthy(self, service: Service, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            service.check_alive()
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise DemoError(f"the hub did not become healthy within {timeout:.0f} s; "
-                        f"see {service.log}")
+            with urllib.request.urlopen(hub_url + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise DemoError(f"the hub did not become healthy within {timeout:.0f} s; see {service.log}")

@@ -5,7 +5,6 @@ installs it. The example notebook's cells run in JupyterLab behind the hub's pro
 """
 
 import os
-import socket
 import threading
 import time
 
@@ -13,6 +12,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from kozo.demo.runner import DEMO_PASSWORD, DEMO_USER, DemoResult, DemoSettings, run_demo
+from kozo.ports import free_loopback_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -20,16 +20,10 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
                   "--disable-sync"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def running_demo(tmp_path):
-    settings = DemoSettings(folder=tmp_path / "demo", port=free_port(), interval=0.5, runs=2,
-                            duration=240.0)
+    settings = DemoSettings(folder=tmp_path / "demo", port=free_loopback_port(), interval=0.5,
+                            runs=2, duration=240.0)
     result, stop, lines = DemoResult(), threading.Event(), []
     thread = threading.Thread(target=run_demo, args=(settings,),
                               kwargs={"say": lines.append, "result": result, "stop": stop})

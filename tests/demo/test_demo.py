@@ -1,20 +1,13 @@
 """The demo, headless: the hub, an enrolled edge daemon and the instrument on loopback."""
 
-import socket
-
 from kozo.demo.runner import DemoSettings, learned_targets, run_demo
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from kozo.ports import free_loopback_port
 
 
 def test_every_file_the_instrument_writes_arrives_with_a_quick_check_for_structures(tmp_path):
     lines: list[str] = []
-    settings = DemoSettings(folder=tmp_path / "demo", port=free_port(), interval=0.5, runs=3,
-                            duration=45.0)
+    settings = DemoSettings(folder=tmp_path / "demo", port=free_loopback_port(), interval=0.5,
+                            runs=3, duration=45.0)
     result = run_demo(settings, say=lines.append)
     assert result.runs_written == 3
     written = {path.relative_to(settings.folder / "instrument").as_posix(): path.stat().st_size

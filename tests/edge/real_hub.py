@@ -25,11 +25,11 @@ import sys
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from hub.client import Hub
 from kozo.cli import main as kozo_main
-from tests.edge.processes import ROOT, free_port, wait_until
+from kozo.ports import free_loopback_port
+from tests.edge.processes import ROOT, wait_until
 
 PROJECT, READER, ADMIN = "edge-tests", "reader", "root"
 
@@ -55,7 +55,7 @@ class HubServer:
     def __init__(self, data: Path, log: Path) -> None:
         self.data = data
         self.log = log
-        self.port = free_port()
+        self.port = free_loopback_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
@@ -112,7 +112,7 @@ class Facility:
         self.hub.admin("user", "add", ADMIN, "--admin")
         self.hub.admin("project", "add", PROJECT, "--member", READER)
         self.reader_token = self.hub.admin("token", READER).split()[0]
-        self.admin_token = self.hub.admin("token", ADMIN).split()[0]
+        self.admin = Hub(self.hub.url, self.hub.admin("token", ADMIN).split()[0])
         self._numbers = itertools.count(1)
         self.hub.start()
 
@@ -128,14 +128,6 @@ class Facility:
 
     def enrolment_code(self, instrument: str) -> str:
         return self.hub.admin("enroll-code", instrument).split()[0]
-
-    def as_admin(self, method: str, path: str, body: bytes | None = None,
-                 content_type: str = "application/json") -> Any:
-        """One call to the hub's API with the admin's token; the JSON answer."""
-        request = urllib.request.Request(self.hub.url + path, data=body, method=method, headers={
-            "Authorization": f"Bearer {self.admin_token}", "Content-Type": content_type})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
 
 
 class EnrolledInstrument:

@@ -1,31 +1,22 @@
 """Operating the daemon against the real hub: quick check, full spool, fsck, enrolment,
 status, CLI errors."""
 
-import io
 import json
 import os
 import stat
 import subprocess
 import sys
 import urllib.request
-import zipfile
 
+from kozo.ports import free_loopback_port
+from model.artifact import write_archive
 from model.pretrained import resolve_model
-from tests.edge.processes import ROOT, DaemonProcess, free_port, started, wait_until, \
+from tests.edge.processes import ROOT, DaemonProcess, started, wait_until, \
     write_edge_config
 from tests.edge.real_hub import PROJECT
 
 EXAMPLES = ROOT / "kozo" / "examples"
 MALFORMED_CIF = "data_broken\n_cell_length_a 3.9\nloop_\n_atom_site_label\nthis is not a cif\n"
-
-
-def model_archive(name: str) -> bytes:
-    """A registry upload: the artifact's model.json and model.onnx at the top of a zip."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for member in ("model.json", "model.onnx"):
-            archive.write(resolve_model(name) / member, member)
-    return buffer.getvalue()
 
 
 def kozo(*args: str) -> subprocess.CompletedProcess:
@@ -65,10 +56,9 @@ def test_quick_check_sends_perovskite_predictions_and_check_errors(tmp_path, hub
 
 def test_quick_check_takes_the_current_model_from_the_hub(tmp_path, facility, hub, device,
                                                           instrument):
-    record = facility.as_admin("POST", "/api/v1/models", model_archive("perovskite"),
-                               content_type="application/zip")
-    facility.as_admin("PUT", "/api/v1/models/current", json.dumps(
-        {"name": record["name"], "version": record["version"]}).encode())
+    write_archive(resolve_model("perovskite"), tmp_path / "perovskite.zip")
+    record = facility.admin.publish_model((tmp_path / "perovskite.zip").read_bytes())
+    facility.admin.set_current_model(record["name"], record["version"])
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
                                credential=device.credential, quick_check_model="hub")
     daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
@@ -89,7 +79,7 @@ def test_quick_check_takes_the_current_model_from_the_hub(tmp_path, facility, hu
 
 def test_a_full_spool_keeps_new_files_waiting_deletes_nothing_and_says_so(
         tmp_path, hub, device, instrument):
-    port = free_port()
+    port = free_loopback_port()
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
                                credential=device.credential, cap_bytes=250_000, status_port=port)
     hub.kill()
@@ -191,7 +181,7 @@ def test_user_mistakes_are_one_line_errors_with_exit_code_2(tmp_path):
     cases = [("edge", "run", "--config", str(tmp_path / "missing.toml")),
              ("edge", "run", "--config", str(bad)),
              ("edge", "status", "--config", str(bad)),
-             ("edge", "enroll", "--hub", f"http://127.0.0.1:{free_port()}", "--code", "X",
+             ("edge", "enroll", "--hub", f"http://127.0.0.1:{free_loopback_port()}", "--code", "X",
               "--credential", str(tmp_path / "c.json"))]
     for args in cases:
         result = kozo(*args)

@@ -107,7 +107,7 @@ async def test_chunks_the_hub_lost_after_the_offer_are_sent_again_when_the_commi
     async def delete_a_after_the_offer(method, path):
         if path.endswith("/ingest/offer") and not deleted:
             deleted.append(await asyncio.to_thread(
-                facility.as_admin, "DELETE", f"/api/v1/files/{a_at_hub['id']}"))
+                facility.admin.delete, a_at_hub))
 
     requests = []
     syncer = await sync_all(spool, hub.url, device.token,

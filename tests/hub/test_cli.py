@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from hub.auth import verify_password
 from hub.config import load_config
 from hub.database import open_database
 from kozo.cli import build_parser, main
+from kozo.ports import free_loopback_port
 
 
 def kozo(*words: str, data=None) -> int:
@@ -135,15 +135,8 @@ async def test_a_printed_token_and_code_work_and_a_revoked_token_fails(tmp_path,
                        "enrolment_code.add", "device.enroll", "token.revoke"]
 
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_serve_answers_health_checks_on_the_given_port(tmp_path):
-    port = free_port()
+    port = free_loopback_port()
     server = subprocess.Popen([sys.executable, "-m", "kozo.cli", "hub", "serve", "--data",
                                str(tmp_path), "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import json
 import re
-import socket
 import time
 import uuid
 
@@ -21,21 +20,16 @@ import pytest_asyncio
 
 from hub.app import create_app
 from hub.config import ConfigError
+from kozo.ports import free_loopback_port
 from tests.hub.conftest import Facility, upload
 
 pytestmark = pytest.mark.asyncio
 KERNEL_V1 = "v1.kernel.websocket.jupyter.org"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def serve_hub(aiohttp_client, facility: Facility, **settings):
     """The real hub on a known loopback port, so its KOZO_HUB_URL is right for the servers."""
-    port = free_port()
+    port = free_loopback_port()
     settings = {"spawn_wait_seconds": 0.5, "cull_idle_seconds": 0.0, **settings}
     config = dataclasses.replace(facility.config, host="127.0.0.1", port=port, **settings)
     return await aiohttp_client(create_app(config), server_kwargs={"port": port})
