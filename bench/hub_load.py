@@ -5,7 +5,7 @@
 A real `kozo hub serve` process on loopback; every device enrols with its own
 one-time code and uploads through the ingest protocol (offer, chunk PUTs,
 commit), with its chunks compressed beforehand as an edge would have them in
-its spool. Meanwhile every user lists the newest files and downloads one, in a
+its spool, and several files at once as the edge's syncer sends them. Meanwhile every user lists the newest files and downloads one, in a
 loop. Reports ingest MB/s (original bytes committed per second of wall time)
 against the disk's sequential write speed measured in the same run (a file
 written and fsynced in the hub's data folder), latency percentiles per call,
@@ -34,6 +34,7 @@ import zstandard
 
 from bench.edge import instrument_like
 from bench.stats import percentile
+from edge.config import EdgeConfig
 from hub.accounts import (add_instrument, add_project, add_user, new_enrolment_code,
                           user_id)
 from hub.auth import issue_token
@@ -106,31 +107,43 @@ class Recorder:
 
 
 async def device(url: str, code: str, number: int, uploads: list[dict], record: Recorder,
-                 committed: list[int]) -> None:
+                 committed: list[int], files_at_once: int) -> None:
+    """One Pi: enrol, then send its files `files_at_once` at a time, as the edge's Syncer does."""
     async with aiohttp.ClientSession() as session:
         status, body = await record.call("enroll", session, "POST", f"{url}/api/v1/devices/enroll",
                                          json={"code": code, "name": f"pi-{number}"})
         if status != 201:
             return
         headers = {"Authorization": f"Bearer {json.loads(body)['token']}"}
-        for index, upload in enumerate(uploads):
-            described = {k: upload[k] for k in ("sha256", "size", "chunks")}
-            status, body = await record.call("offer", session, "POST",
-                                             f"{url}/api/v1/ingest/offer", json=described,
-                                             headers=headers, ok=(200,))
-            missing = set(json.loads(body)["missing"]) if status == 200 else set()
-            for chunk, frame in zip(upload["chunks"], upload["frames"], strict=True):
-                if chunk["sha256"] in missing:
-                    await record.call("chunk PUT", session, "PUT",
-                                      f"{url}/api/v1/ingest/chunks/{chunk['sha256']}", data=frame,
-                                      headers={**headers, "Content-Type": "application/zstd"})
-            status, _ = await record.call(
-                "commit", session, "POST", f"{url}/api/v1/ingest/commit", headers=headers,
-                json={**described, "upload_id": f"load-{number}-{index}", "path": upload["path"],
-                      "modified": time.time(), "metadata": {"bench": True},
-                      "predictions": None, "check_error": None})
-            if status in (200, 201):
-                committed.append(upload["size"])
+        slots = asyncio.Semaphore(files_at_once)
+
+        async def send(index: int, upload: dict) -> None:
+            async with slots:
+                await send_file(url, session, headers, f"load-{number}-{index}", upload, record,
+                                committed)
+
+        await asyncio.gather(*(send(index, upload) for index, upload in enumerate(uploads)))
+
+
+async def send_file(url: str, session: aiohttp.ClientSession, headers: dict, upload_id: str,
+                    upload: dict, record: Recorder, committed: list[int]) -> None:
+    """Offer, PUT the missing chunks, commit: the ingest protocol for one file."""
+    described = {k: upload[k] for k in ("sha256", "size", "chunks")}
+    status, body = await record.call("offer", session, "POST", f"{url}/api/v1/ingest/offer",
+                                     json=described, headers=headers, ok=(200,))
+    missing = set(json.loads(body)["missing"]) if status == 200 else set()
+    for chunk, frame in zip(upload["chunks"], upload["frames"], strict=True):
+        if chunk["sha256"] in missing:
+            await record.call("chunk PUT", session, "PUT",
+                              f"{url}/api/v1/ingest/chunks/{chunk['sha256']}", data=frame,
+                              headers={**headers, "Content-Type": "application/zstd"})
+    status, _ = await record.call(
+        "commit", session, "POST", f"{url}/api/v1/ingest/commit", headers=headers,
+        json={**described, "upload_id": upload_id, "path": upload["path"],
+              "modified": time.time(), "metadata": {"bench": True},
+              "predictions": None, "check_error": None})
+    if status in (200, 201):
+        committed.append(upload["size"])
 
 
 async def reader(url: str, token: str, record: Recorder, stop: asyncio.Event) -> None:
@@ -149,14 +162,14 @@ async def reader(url: str, token: str, record: Recorder, stop: asyncio.Event) ->
 
 
 async def load(url: str, codes: list[str], tokens: list[str], files: int, size: int,
-               record: Recorder) -> tuple[int, float]:
+               files_at_once: int, record: Recorder) -> tuple[int, float]:
     uploads = [[prepared_upload(instrument_like(size, seed=1000 * d + f), f"run-{f}/data-{d}.raw")
                 for f in range(files)] for d in range(len(codes))]
     committed: list[int] = []
     stop = asyncio.Event()
     readers = [asyncio.create_task(reader(url, token, record, stop)) for token in tokens]
     start = time.perf_counter()
-    await asyncio.gather(*(device(url, code, n, uploads[n], record, committed)
+    await asyncio.gather(*(device(url, code, n, uploads[n], record, committed, files_at_once)
                            for n, code in enumerate(codes)))
     elapsed = time.perf_counter() - start
     stop.set()
@@ -170,6 +183,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--files", type=int, default=6, help="files per device")
     parser.add_argument("--size-mib", type=float, default=2.0, help="size of each file (MiB)")
+    parser.add_argument("--files-at-once", type=int, default=EdgeConfig.concurrency,
+                        help="files a device sends at once (default: the edge's own, "
+                             f"[hub] concurrency = {EdgeConfig.concurrency})")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kozo-hub-load-") as folder:
         data_dir = Path(folder) / "hub"
@@ -192,13 +208,15 @@ def main() -> None:
                     time.sleep(0.2)
             record = Recorder()
             size = int(args.size_mib * 1024 * 1024)
-            ingested, elapsed = asyncio.run(load(url, codes, tokens, args.files, size, record))
+            ingested, elapsed = asyncio.run(load(url, codes, tokens, args.files, size,
+                                                 args.files_at_once, record))
         finally:
             hub.terminate()
             hub.wait(30)
     rate = ingested / elapsed / 1e6
-    print(f"hub load: {args.devices} devices × {args.files} files of {args.size_mib:g} MiB, "
-          f"{args.users} users listing and downloading; one hub process on loopback")
+    print(f"hub load: {args.devices} devices × {args.files} files of {args.size_mib:g} MiB "
+          f"({args.files_at_once} at once per device), {args.users} users listing and "
+          f"downloading; one hub process on loopback")
     print(f"{'call':<11} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for kind in ("enroll", "offer", "chunk PUT", "commit", "list", "download"):
         values = record.latency.get(kind, [])

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from hub import data_api, ingest_api, model_api, proxy, server_api, web_page
 from hub.chunk_store import LocalChunkStore
 from hub.config import HubConfig
 from hub.database import open_database
+from hub.file_writer import FileWriter
 from hub.http_support import json_errors
 from hub.logs import request_log
 from hub.metrics import HubMetrics
@@ -27,11 +29,13 @@ from hub.model_registry import ModelRegistry
 from hub.notebook_lifetime import notebook_lifetime
 from hub.notebooks import Notebooks
 from hub.openapi import openapi_spec
-from hub.state import CHUNKS, CONFIG, DATABASE, METRICS, MODELS, NOTEBOOKS
+from hub.state import (CHUNKS, CONFIG, DATABASE, FILE_WRITER, METRICS, MODELS, NOTEBOOKS,
+                       UPLOAD_SLOTS)
 
 log = logging.getLogger("kozo.hub")
 STALE_TEMP_SECONDS = 3600.0  # a temporary upload older than this belongs to no live request
 HOUSEKEEPING_SECONDS = 600.0
+IO_THREADS = 32
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -85,7 +89,21 @@ async def housekeeping(app: web.Application) -> AsyncIterator[None]:
         pass
 
 
+async def worker_threads(app: web.Application) -> AsyncIterator[None]:
+    """The threads that hash, decompress and fsync for the handlers (asyncio.to_thread).
+
+    Most of their time is spent waiting for fsync, not computing, so there are more of
+    them than cores: with the default (cores + 4) fifty devices' chunk uploads queued
+    behind a few fsyncs while the disk could have taken them all at once.
+    """
+    threads = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="kozo-hub-io")
+    asyncio.get_running_loop().set_default_executor(threads)
+    yield
+    threads.shutdown(wait=False, cancel_futures=True)
+
+
 async def close_database(app: web.Application) -> None:
+    app[FILE_WRITER].close()
     app[DATABASE].close()
 
 
@@ -126,11 +144,14 @@ def create_app(config: HubConfig) -> web.Application:
     app[CONFIG] = config
     app[DATABASE] = db
     app[CHUNKS] = LocalChunkStore(config.chunk_dir)
+    app[FILE_WRITER] = FileWriter(config.database_path, app[CHUNKS])
+    app[UPLOAD_SLOTS] = asyncio.Semaphore(config.upload_slots)
     app[MODELS] = ModelRegistry(config.model_dir, db, config.temp_dir)
     app[METRICS] = HubMetrics()
     app[model_api.PREDICTORS] = {}
     app[NOTEBOOKS] = Notebooks(db)
     add_routes(app)
+    app.cleanup_ctx.append(worker_threads)
     app.cleanup_ctx.append(notebook_lifetime)  # first: a bad spawner setting leaks nothing
     app.cleanup_ctx.append(housekeeping)
     app.cleanup_ctx.append(proxy.proxy_session)

@@ -36,6 +36,7 @@ class HubConfig:
     max_model_bytes: int = 1024 * MiB  # a model archive upload
     max_structure_bytes: int = 16 * MiB  # a structure file sent for prediction
     min_free_bytes: int = 0  # refuse uploads (507) when the disk has less free
+    upload_slots: int = 16  # chunk bodies taken in at once; the rest wait, so reads stay quick
     token_days: float = 90.0  # user and admin bearer tokens; 0 means no expiry
     device_token_days: float = 0.0  # device tokens; 0 means until revoked
     enrolment_code_hours: float = 24.0
@@ -91,6 +92,8 @@ class HubConfig:
                 raise ConfigError(f"{source}: unknown setting {key!r}; "
                                   f"known: {', '.join(sorted(known))}")
             changes[key] = _convert(key, value, type(getattr(self, key)), source)
+        if changes.get("upload_slots", 1) < 1:
+            raise ConfigError(f"{source}: upload_slots must be at least 1")
         return dataclasses.replace(self, **changes)
 
 

@@ -14,7 +14,7 @@ from hub import accounts, catalog
 from hub.errors import BadRequest
 from hub.file_download import send_file
 from hub.http_support import caller
-from hub.state import CHUNKS, CONFIG, DATABASE
+from hub.state import CHUNKS, CONFIG, DATABASE, FILE_WRITER
 
 MAX_PAGE = 1000
 
@@ -84,10 +84,7 @@ async def delete_file(request: web.Request) -> web.Response:
     principal = caller(request).require("admin")
     db = request.app[DATABASE]
     row = catalog.visible_file(db, principal, request.match_info["file_id"])
-    store = request.app[CHUNKS]
-    unused = catalog.delete_file(db, principal, row)
-    for sha256 in unused:  # no await in this loop: see ingest_api.commit
-        store.delete(sha256)
+    unused = await request.app[FILE_WRITER].delete(principal, row)
     return web.json_response({"file": row["id"], "deleted": True, "chunks_freed": len(unused)})
 
 

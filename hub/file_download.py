@@ -16,6 +16,8 @@ from aiohttp import web
 from hub.chunk_check import ChunkRef, decompressed_pieces
 from hub.errors import RangeNotSatisfiable
 
+DOWNLOAD_PIECE = 1024 * 1024  # bytes decompressed per trip to a worker thread
+
 RANGE_PATTERN = re.compile(r"bytes=(\d*)-(\d*)")
 
 
@@ -76,12 +78,13 @@ async def send_file(request: web.Request, open_chunk: Callable[[str], BinaryIO],
             continue
         position = offset
         with open_chunk(chunk.sha256) as handle:
-            pieces = decompressed_pieces(handle, max_chunk_bytes)
+            pieces = decompressed_pieces(handle, max_chunk_bytes, DOWNLOAD_PIECE)
             while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
                 low, high = max(start - position, 0), min(end - position, len(piece))
                 position += len(piece)
                 if high > low:
-                    await response.write(piece[low:high])
+                    await response.write(piece if high - low == len(piece)
+                                         else memoryview(piece)[low:high])
                 if position >= end:
                     break
     await response.write_eof()

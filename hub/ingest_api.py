@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+from pathlib import Path
 
 from aiohttp import web
 
@@ -18,11 +19,12 @@ from hub import accounts, catalog
 from hub.chunk_check import check_file_content, chunk_digest
 from hub.chunk_store import check_hash
 from hub.config import HubConfig
-from hub.errors import BadRequest, Conflict, HashMismatch, StorageFull, UnsupportedMediaType
+from hub.errors import BadRequest, HashMismatch, StorageFull, UnsupportedMediaType
+from hub.file_writer import refuse_missing_chunks
 from hub.http_support import caller
 from hub.ingest_messages import parse_commit, parse_offer
 from hub.request_bodies import read_json_object, save_body
-from hub.state import CHUNKS, CONFIG, DATABASE, METRICS
+from hub.state import CHUNKS, CONFIG, DATABASE, FILE_WRITER, METRICS, UPLOAD_SLOTS
 
 ZSTD_TYPE = "application/zstd"
 
@@ -63,13 +65,14 @@ async def put_chunk(request: web.Request) -> web.Response:
     config, store = request.app[CONFIG], request.app[CHUNKS]
     refuse_when_disk_is_full(config)
     upload = config.temp_dir / f"chunk-{secrets.token_hex(8)}.zst"
+    # Bounded admission: past `upload_slots`, a body waits in the socket (TCP pushes back
+    # on the device) instead of taking the event loop and the disk from people's requests.
     try:
-        compressed = await save_body(request, upload, config.max_compressed_chunk_bytes,
-                                     "a compressed chunk")
-        actual, _ = await asyncio.to_thread(chunk_digest, upload, config.max_chunk_bytes)
-        if actual != sha256:
-            raise HashMismatch(f"the decompressed body hashes to {actual}, not to {sha256}")
-        stored = await asyncio.to_thread(store.put_from_file, sha256, upload)
+        async with request.app[UPLOAD_SLOTS]:
+            compressed = await save_body(request, upload, config.max_compressed_chunk_bytes,
+                                         "a compressed chunk")
+            await asyncio.to_thread(_verify, sha256, upload, config.max_chunk_bytes)
+        stored = await asyncio.to_thread(store.put_from_file, sha256, upload)  # fsync waits
     finally:
         upload.unlink(missing_ok=True)
     if stored:
@@ -79,39 +82,29 @@ async def put_chunk(request: web.Request) -> web.Response:
     return web.json_response({"stored": stored}, status=201 if stored else 200)
 
 
+def _verify(sha256: str, upload: Path, limit: int) -> None:
+    actual, _ = chunk_digest(upload, limit)
+    if actual != sha256:
+        raise HashMismatch(f"the decompressed body hashes to {actual}, not to {sha256}")
+
+
 async def commit(request: web.Request) -> web.Response:
     device = caller(request).require("device")
     config, db, store = request.app[CONFIG], request.app[DATABASE], request.app[CHUNKS]
     committing = parse_commit(await read_json_object(request, config.max_json_bytes), config)
-    if (response := _already_committed(db, device, committing)) is not None:
-        return response
-    _refuse_missing_chunks(store, committing)
-    await asyncio.to_thread(check_file_content, store.open, committing.offer.chunks,
-                            committing.offer.sha256, config.max_chunk_bytes)
-    # From here to the insert there is no await: a delete cannot remove a chunk between
-    # this last check and the rows that make the chunk used again.
-    if (response := _already_committed(db, device, committing)) is not None:
-        return response
-    _refuse_missing_chunks(store, committing)
-    file_id = catalog.add_file(db, device, committing)
-    request.app[METRICS].files_committed.inc()
-    return web.json_response({"file": file_id, "committed": True}, status=201)
-
-
-def _already_committed(db, device, committing) -> web.Response | None:
     known = catalog.file_by_upload(db, device.device_id, committing.upload_id)
-    if known is None:
-        return None
-    if (known["sha256"], known["size"]) != (committing.offer.sha256, committing.offer.size):
-        raise Conflict(f"upload_id {committing.upload_id[:80]!r} was committed with other "
-                       "content; a new file version needs a new upload_id",
-                       code="upload_id_reused")
-    return web.json_response({"file": known["id"], "committed": True}, status=200)
-
-
-def _refuse_missing_chunks(store, committing) -> None:
-    missing = [h for h in dict.fromkeys(c.sha256 for c in committing.offer.chunks)
-               if not store.has(h)]
-    if missing:
-        raise Conflict(f"the hub lacks {len(missing)} of this file's chunks; send them first",
-                       code="missing_chunks", extra={"missing": missing})
+    if known is None:  # a retry of a committed upload skips the checks
+        refuse_missing_chunks(store, committing)
+        try:
+            await asyncio.to_thread(check_file_content, store.open, committing.offer.chunks,
+                                    committing.offer.sha256, config.max_chunk_bytes)
+        except FileNotFoundError:  # deleted with its last file since the line above
+            refuse_missing_chunks(store, committing)
+            raise
+    # The writer checks once more, in its transaction, that the upload id is new and
+    # that the chunks are still stored (a delete may have removed one meanwhile).
+    committed = await request.app[FILE_WRITER].commit(device, committing)
+    if committed.created:
+        request.app[METRICS].files_committed.inc()
+    return web.json_response({"file": committed.file_id, "committed": True},
+                             status=201 if committed.created else 200)

@@ -50,7 +50,7 @@ async def save_body(request: web.Request, target: Path, limit: int, what: str) -
     refuse_declared_size(request, limit, what)
     total = 0
     with open(target, "wb") as handle:
-        async for piece in request.content.iter_chunked(PIECE):
+        async for piece in request.content.iter_any():  # as received: no re-cutting
             total += len(piece)
             if total > limit:
                 raise TooLarge(f"{what} may be at most {limit} bytes", code="body_too_large")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import sqlite_utils
 from aiohttp import web
 
 from hub.chunk_store import LocalChunkStore
 from hub.config import HubConfig
+from hub.file_writer import FileWriter
 from hub.metrics import HubMetrics
 from hub.model_registry import ModelRegistry
 from hub.notebooks import Notebooks
@@ -16,6 +19,8 @@ CONFIG = web.AppKey("config", HubConfig)
 DATABASE = web.AppKey("database", sqlite_utils.Database)
 CHUNKS = web.AppKey("chunks", LocalChunkStore)
 MODELS = web.AppKey("models", ModelRegistry)
+FILE_WRITER = web.AppKey("file_writer", FileWriter)
 METRICS = web.AppKey("metrics", HubMetrics)
 NOTEBOOKS = web.AppKey("notebooks", Notebooks)
+UPLOAD_SLOTS = web.AppKey("upload_slots", asyncio.Semaphore)
 PROXY_SESSION = web.AppKey("proxy_session", aiohttp.ClientSession)

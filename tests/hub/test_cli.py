@@ -14,7 +14,7 @@ import pytest
 
 from hub.app import create_app
 from hub.auth import verify_password
-from hub.config import load_config
+from hub.config import ConfigError, load_config
 from hub.database import open_database
 from kozo.cli import build_parser, main
 from kozo.ports import free_loopback_port
@@ -104,6 +104,12 @@ def test_config_comes_from_toml_then_environment_then_command_line(tmp_path):
     config_file.write_text(f"[hub]\nport = 9000\nhost = '0.0.0.0'\ndata_dir = '{tmp_path}/a'\n")
     config = load_config(config_file, {"KOZO_HUB_PORT": "9100"}, data_dir=tmp_path / "b")
     assert (config.host, config.port, config.data_dir) == ("0.0.0.0", 9100, tmp_path / "b")
+
+
+def test_upload_slots_below_one_are_refused_with_the_setting_named(tmp_path, capsys):
+    environment = {"KOZO_HUB_UPLOAD_SLOTS": "0"}
+    with pytest.raises(ConfigError, match="environment: upload_slots must be at least 1"):
+        load_config(None, environment, data_dir=tmp_path)
 
 
 @pytest.mark.asyncio

@@ -208,6 +208,32 @@ async def test_a_chunk_body_that_is_not_zstd_is_refused(hub):
     assert files_in(facility.config.chunk_dir) == []
 
 
+@pytest.mark.parametrize("body", [
+    pytest.param(lambda d: compress(d[:10]) + compress(d[10:]), id="two frames"),
+    pytest.param(lambda d: zstandard.ZstdCompressor(write_content_size=False).compress(d),
+                 id="no declared size")])
+async def test_a_chunk_must_be_one_frame_that_declares_its_size(hub, body):
+    client, facility = hub
+    data = b"a chunk of twenty-nine bytes."
+    answer = await client.put(f"/api/v1/ingest/chunks/{sha256(data)}", data=body(data),
+                              headers={**facility.auth("xrd"), "Content-Type": "application/zstd"})
+    assert answer.status == 400
+    assert (await answer.json())["error"]["code"] == "malformed_zstd"
+    assert files_in(facility.config.chunk_dir) == []
+
+
+async def test_chunk_uploads_beyond_the_upload_slots_wait_their_turn(facility, aiohttp_client):
+    config = dataclasses.replace(facility.config, upload_slots=1)
+    client = await aiohttp_client(create_app(config))
+    enrolled = await client.post("/api/v1/devices/enroll",
+                                 json={"code": facility.codes["xrd-1"], "name": "pi"})
+    headers = {"Authorization": f"Bearer {(await enrolled.json())['token']}"}
+    pieces = [os.urandom(20000) for _ in range(12)]
+    answers = await asyncio.gather(*(put_chunk(client, headers, p) for p in pieces))
+    assert [a.status for a in answers] == [201] * 12
+    assert len(files_in(facility.config.chunk_dir)) == 12
+
+
 async def test_a_chunk_of_another_content_type_is_refused(hub):
     client, facility = hub
     answer = await client.put(f"/api/v1/ingest/chunks/{sha256(b'abc')}", data=compress(b"abc"),
@@ -320,6 +346,60 @@ async def test_chunks_that_do_not_make_the_files_hash_are_refused(hub):
     assert answer.status == 422
     assert (await answer.json())["error"]["code"] == "hash_mismatch"
     assert await listed_files(client, facility) == []
+
+
+async def test_a_one_chunk_file_whose_hash_is_not_its_chunks_is_refused(hub):
+    client, facility = hub
+    data = b"one small chunk"
+    await put_chunk(client, facility.auth("xrd"), data)
+    body = commit_body(data, sha256=sha256(b"another file"))
+    answer = await client.post("/api/v1/ingest/commit", json=body, headers=facility.auth("xrd"))
+    assert answer.status == 422
+    assert await listed_files(client, facility) == []
+
+
+async def test_a_chunk_whose_size_is_misstated_is_refused(hub):
+    client, facility = hub
+    data = b"twenty bytes of data"
+    await put_chunk(client, facility.auth("xrd"), data)
+    body = commit_body(data, size=len(data) + 5,
+                       chunks=[{"sha256": sha256(data), "size": len(data) + 5}])
+    answer = await client.post("/api/v1/ingest/commit", json=body, headers=facility.auth("xrd"))
+    assert answer.status == 422
+    assert "holds 20 bytes" in (await answer.json())["error"]["message"]
+    assert await listed_files(client, facility) == []
+
+
+async def test_many_commits_at_once_each_commit_once(hub):
+    client, facility = hub
+    files = [os.urandom(3000) for _ in range(40)]
+    for data in files:
+        await put_chunk(client, facility.auth("xrd"), data)
+    answers = await asyncio.gather(*(
+        client.post("/api/v1/ingest/commit", json=commit_body(data, f"u-{n % 40}"),
+                    headers=facility.auth("xrd"))
+        for n, data in enumerate(files * 2)))  # each upload twice, at the same time
+    assert sorted(a.status for a in answers) == [200] * 40 + [201] * 40
+    ids = [(await a.json())["file"] for a in answers]
+    assert ids[:40] == ids[40:]
+    assert len(await listed_files(client, facility)) == 40
+
+
+async def test_a_delete_racing_commits_never_leaves_a_file_without_its_chunks(hub):
+    client, facility = hub
+    shared = os.urandom(3000)
+    first = await upload(client, facility.auth("xrd"), shared, upload_id="first")
+    # The chunk is stored, so these commits pass the check before the delete frees it.
+    commits = [client.post("/api/v1/ingest/commit", json=commit_body(shared, f"again-{n}"),
+                           headers=facility.auth("xrd")) for n in range(20)]
+    delete = client.delete(f"/api/v1/files/{first}", headers=facility.auth("root"))
+    answers = await asyncio.gather(delete, *commits)
+    assert answers[0].status == 200
+    assert {a.status for a in answers[1:]} <= {201, 409}
+    for file in await listed_files(client, facility):
+        content = await client.get(f"/api/v1/files/{file['id']}/content",
+                                   headers=facility.auth("root"))
+        assert content.status == 200 and await content.read() == shared
 
 
 async def test_the_instrument_comes_from_the_device_token_never_from_the_body(hub):
