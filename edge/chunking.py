@@ -64,6 +64,11 @@ def write_chunks(source: BinaryIO, directory: Path, *, level: int = 3,
         if not data:
             break
         size += len(data)
+        if len(data) < chunk_size and not chunks:  # the whole file is one short chunk
+            chunk_sha256 = hashlib.sha256(data).hexdigest()  # ... and the file's hash too
+            frame = compressor.compress(data)
+            _write(directory / chunk_file_name(0), frame, durable)  # threads cost more here
+            return ChunkedFile(chunk_sha256, size, [Chunk(chunk_sha256, size, len(frame))])
         hashed = _hasher.submit(_hash_chunk, whole, data)
         frame = compressor.compress(data)
         chunk_sha256 = hashed.result()

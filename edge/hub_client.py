@@ -83,12 +83,19 @@ class HubClient:
 
     async def commit(self, entry: Entry, metadata: dict) -> str:
         """The hub's file id; the same upload_id again gives the same id."""
-        _, body = await self._call("POST", f"{API}/ingest/commit", json={
-            "upload_id": entry.upload_id, "sha256": entry.sha256, "size": entry.size,
-            "chunks": _chunk_list(entry), "path": entry.path, "modified": entry.modified,
-            "metadata": metadata, "predictions": entry.predictions,
-            "check_error": entry.check_error})
+        _, body = await self._call("POST", f"{API}/ingest/commit",
+                                   json=_commit_body(entry, metadata))
         return body["file"]
+
+    async def commit_many(self, entries: list[Entry], metadata: list[dict]) -> list[str | None]:
+        """Commit several files in one request: per entry, the hub's file id, or None when
+        the hub refused that one (the caller sends it again on its own to learn why)."""
+        _, body = await self._call("POST", f"{API}/ingest/commits", json={"commits": [
+            _commit_body(entry, extra) for entry, extra in zip(entries, metadata, strict=True)]})
+        results = body["results"]
+        if len(results) != len(entries):
+            raise HubUnavailable(f"hub answered {len(results)} results for {len(entries)} files")
+        return [r["file"] if r.get("status") in (200, 201) else None for r in results]
 
     async def current_model(self) -> dict | None:
         """{"name", "version", "sha256"} of the model the hub wants, None when it has none."""
@@ -117,6 +124,13 @@ class HubClient:
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             raise HubUnavailable(f"downloading {path} failed: {error}") from None
         return digest.hexdigest()
+
+
+def _commit_body(entry: Entry, metadata: dict) -> dict:
+    return {"upload_id": entry.upload_id, "sha256": entry.sha256, "size": entry.size,
+            "chunks": _chunk_list(entry), "path": entry.path, "modified": entry.modified,
+            "metadata": metadata, "predictions": entry.predictions,
+            "check_error": entry.check_error}
 
 
 def _chunk_list(entry: Entry) -> list[dict]:

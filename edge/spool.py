@@ -349,24 +349,31 @@ class Spool:
         """One chunk as spooled (zstd frame); OSError when its file is gone."""
         return read_chunk(self.entry_directory(upload_id), index)
 
-    def mark_in_flight(self, upload_id: str) -> None:
+    def mark_in_flight(self, *upload_ids: str) -> None:
         # Not fsynced on its own: after a crash in_flight and pending mean the same.
         self.db.conn.execute("PRAGMA synchronous=NORMAL")
         try:
             with self.db.conn:
-                self.db.execute("UPDATE files SET state = ?, attempts = attempts + 1 "
-                                "WHERE upload_id = ? AND state = ?",
-                                [IN_FLIGHT, upload_id, PENDING])
+                self.db.conn.executemany("UPDATE files SET state = ?, attempts = attempts + 1 "
+                                         "WHERE upload_id = ? AND state = ?",
+                                         [(IN_FLIGHT, u, PENDING) for u in upload_ids])
         finally:
             self.db.conn.execute("PRAGMA synchronous=FULL")
 
     def mark_acknowledged(self, upload_id: str, hub_file: str) -> None:
         """Durably record the hub's commit, then free the entry's chunks."""
+        self.mark_all_acknowledged([(upload_id, hub_file)])
+
+    def mark_all_acknowledged(self, committed: list[tuple[str, str]]) -> None:
+        """mark_acknowledged for (upload_id, hub_file) pairs, in one transaction."""
+        now = time.time()
         with self.db.conn:
-            self.db.execute("UPDATE files SET state = ?, hub_file = ?, acknowledged_at = ?, "
-                            "last_error = NULL WHERE upload_id = ?",
-                            [ACKNOWLEDGED, hub_file, time.time(), upload_id])
-        shutil.rmtree(self.entry_directory(upload_id), ignore_errors=True)
+            self.db.conn.executemany(
+                "UPDATE files SET state = ?, hub_file = ?, acknowledged_at = ?, "
+                "last_error = NULL WHERE upload_id = ?",
+                [(ACKNOWLEDGED, hub_file, now, upload_id) for upload_id, hub_file in committed])
+        for upload_id, _ in committed:
+            shutil.rmtree(self.entry_directory(upload_id), ignore_errors=True)
 
     def mark_problem(self, upload_id: str, state: str, error: str) -> None:
         """Set aside an entry that needs fsck (corrupt) or a person (rejected)."""

@@ -1,5 +1,9 @@
 """Send spooled files to the hub: offer, PUT only the missing chunks, commit.
 
+Small files (at most DIRECT_SEND_BYTES compressed) travel in batches: each one's
+chunk PUT, then one commit request for the batch and one spool transaction for
+their acknowledgements; anything a batch cannot settle goes the one-file way.
+
 Guarantee: every spooled file is committed at the hub exactly once. Each step
 is idempotent (the upload id is fixed per file version), so after any failure,
 a hub restart, a lost network or a killed daemon, the whole sequence is simply
@@ -22,6 +26,8 @@ from edge.hub_client import HubClient
 from edge.spool import CORRUPT, REJECTED, Entry, Spool
 
 DIRECT_SEND_BYTES = 64 * 1024  # compressed bytes up to which a file skips the offer
+BATCH_FILES = 64  # small files committed in one request
+PUTS_AT_ONCE = 4  # chunk PUTs of one batch in flight together
 log = logging.getLogger("kozo.edge.sync")
 
 FIRST_RETRY_SECONDS = 0.5
@@ -129,33 +135,111 @@ class Syncer:
             except HubUnavailable as error:
                 message = str(error)
                 self.hub_reachable = False
-            delay = random.uniform(0, min(self.retry_max_seconds,
-                                          FIRST_RETRY_SECONDS * 2 ** attempt))
             attempt += 1
-            if attempt == 1 or attempt % 10 == 0:
-                log.warning("%s; retrying %r (attempt %d)", message, entry.path, attempt)
-            self._note(message)
-            await asyncio.sleep(delay)
+            await self._wait_to_retry(message, repr(entry.path), attempt)
+
+    async def upload_batch(self, entries: list[Entry]) -> list[Entry]:
+        """One attempt for several small files; returns those it could not commit."""
+        await asyncio.to_thread(self.spool.mark_in_flight, *(e.upload_id for e in entries))
+        at_once = asyncio.Semaphore(PUTS_AT_ONCE)
+        sent = await asyncio.gather(*(self._put_small(entry, at_once) for entry in entries))
+        ready = [entry for entry, ok in zip(entries, sent, strict=True) if ok]
+        leftovers = [entry for entry, ok in zip(entries, sent, strict=True) if not ok]
+        if not ready:
+            return leftovers
+        files = await self.client.commit_many(
+            ready, [{**self.metadata, **entry.metadata} for entry in ready])
+        committed = [(e, f) for e, f in zip(ready, files, strict=True) if f is not None]
+        leftovers += [e for e, f in zip(ready, files, strict=True) if f is None]
+        await asyncio.to_thread(self.spool.mark_all_acknowledged,
+                                [(e.upload_id, f) for e, f in committed])
+        self.last_sync = time.time()
+        self.hub_reachable = True
+        for entry, file_id in committed:
+            log.info("committed %r as %s (%d bytes)", entry.path, file_id, entry.size)
+            if self.on_acknowledged:
+                self.on_acknowledged(entry)
+        return leftovers
+
+    async def _put_small(self, entry: Entry, at_once: asyncio.Semaphore) -> bool:
+        """PUT a small file's chunks, a few files at once (the hub fsyncs each chunk: its
+        disk takes several at a time); False when the one-file way must deal with it."""
+        async with at_once:
+            try:
+                await self._put(entry, [chunk.sha256 for chunk in entry.chunks])
+                return True
+            except (SpoolCorrupt, HubRejected):
+                return False
+
+    async def upload_batch_until_done(self, entries: list[Entry]) -> None:
+        """Retry a batch through hub outages; what else goes wrong goes one file at a time."""
+        attempt = 0
+        while True:
+            try:
+                leftovers = await self.upload_batch(entries)
+                break
+            except HubUnavailable as error:
+                self.hub_reachable = False
+                attempt += 1
+                await self._wait_to_retry(str(error), f"{len(entries)} files", attempt)
+            except (HubRejected, SpoolCorrupt, OSError) as error:  # e.g. a hub without batches
+                log.info("batch of %d files not committed (%s); sending them one by one",
+                         len(entries), error)
+                leftovers = entries
+                break
+        for entry in leftovers:
+            await self.upload_until_done(entry)
+
+    async def _wait_to_retry(self, message: str, what: str, attempt: int) -> None:
+        """Exponential backoff with full jitter, saying so now and then."""
+        if attempt == 1 or attempt % 10 == 0:
+            log.warning("%s; retrying %s (attempt %d)", message, what, attempt)
+        self._note(message)
+        await asyncio.sleep(random.uniform(0, min(self.retry_max_seconds,
+                                                  FIRST_RETRY_SECONDS * 2 ** (attempt - 1))))
 
     async def run(self) -> None:
-        """Keep `concurrency` files in flight while the spool has any."""
-        running: dict[str, asyncio.Task] = {}
+        """Keep `concurrency` uploads (one file, or a batch of small ones) in flight."""
+        running: dict[str, asyncio.Task] = {}  # upload id → its task (shared by a batch)
         while True:
             self.wake.clear()
-            room = self.concurrency - len(running)
+            room = self.concurrency - len(set(running.values()))
             if room > 0:
-                entries = await asyncio.to_thread(self.spool.pending, room, set(running))
-                for entry in entries:
-                    running[entry.upload_id] = asyncio.create_task(
-                        self.upload_until_done(entry))
+                entries = await asyncio.to_thread(self.spool.pending, room * BATCH_FILES,
+                                                  set(running))
+                for work in plan_uploads(entries, room):
+                    task = asyncio.create_task(
+                        self.upload_until_done(work[0]) if len(work) == 1
+                        else self.upload_batch_until_done(work))
+                    for entry in work:
+                        running[entry.upload_id] = task
             waits = [asyncio.create_task(self.wake.wait())]
             try:
-                await asyncio.wait([*running.values(), *waits], timeout=5.0,
+                await asyncio.wait([*set(running.values()), *waits], timeout=5.0,
                                    return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waits[0].cancel()
-            for upload_id, task in list(running.items()):
-                if task.done():
-                    del running[upload_id]
-                    if not task.cancelled() and task.exception():
-                        log.error("upload of %s failed: %r", upload_id, task.exception())
+            finished = {task for task in running.values() if task.done()}
+            running = {u: task for u, task in running.items() if task not in finished}
+            for task in finished:
+                if not task.cancelled() and task.exception():
+                    log.error("upload failed: %r", task.exception())
+
+
+def plan_uploads(entries: list[Entry], room: int) -> list[list[Entry]]:
+    """At most `room` uploads, oldest first: a large file alone, small ones in batches."""
+    uploads: list[list[Entry]] = []
+    batch: list[Entry] = []
+    for entry in entries:
+        if len(uploads) >= room:
+            break
+        if entry.stored_size > DIRECT_SEND_BYTES:
+            uploads.append([entry])
+            continue
+        batch.append(entry)
+        if len(batch) == BATCH_FILES:
+            uploads.append(batch)
+            batch = []
+    if batch and len(uploads) < room:
+        uploads.append(batch)
+    return uploads

@@ -115,6 +115,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/ingest/offer", ingest_api.offer)
     app.router.add_put("/api/v1/ingest/chunks/{sha256}", ingest_api.put_chunk)
     app.router.add_post("/api/v1/ingest/commit", ingest_api.commit)
+    app.router.add_post("/api/v1/ingest/commits", ingest_api.commit_many)
     app.router.add_get("/api/v1/me", data_api.whoami)
     app.router.add_get("/api/v1/files", data_api.list_files)
     app.router.add_get("/api/v1/files/{file_id}", data_api.file_details)

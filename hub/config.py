@@ -31,12 +31,13 @@ class HubConfig:
     max_chunk_bytes: int = 8 * MiB  # decompressed size of one chunk (protocol: 8 MiB)
     max_compressed_chunk_bytes: int = 9 * MiB  # a request body of one chunk PUT
     max_chunks_per_file: int = 16384  # 64 GiB at the default 4 MiB chunks
+    max_files_per_commit: int = 256  # commits in one POST /api/v1/ingest/commits
     max_json_bytes: int = 4 * MiB  # offer and commit bodies
     max_metadata_bytes: int = 64 * 1024  # protocol: commit metadata at most 64 KiB
     max_model_bytes: int = 1024 * MiB  # a model archive upload
     max_structure_bytes: int = 16 * MiB  # a structure file sent for prediction
     min_free_bytes: int = 0  # refuse uploads (507) when the disk has less free
-    upload_slots: int = 16  # chunk bodies taken in at once; the rest wait, so reads stay quick
+    upload_slots: int = 32  # chunk bodies taken in at once; the rest wait, so reads stay quick
     token_days: float = 90.0  # user and admin bearer tokens; 0 means no expiry
     device_token_days: float = 0.0  # device tokens; 0 means until revoked
     enrolment_code_hours: float = 24.0

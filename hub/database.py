@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS files (
     check_error TEXT, deleted REAL,
     UNIQUE (device_id, upload_id));
 CREATE INDEX IF NOT EXISTS files_by_instrument ON files (instrument_id, modified);
+-- Listings are newest first by this very expression (hub/catalog.py search_files).
+CREATE INDEX IF NOT EXISTS files_by_time ON files (coalesce(modified, committed) DESC, id);
 CREATE TABLE IF NOT EXISTS file_chunks (
     file_id TEXT NOT NULL REFERENCES files(id), position INTEGER NOT NULL,
     chunk_sha256 TEXT NOT NULL, size INTEGER NOT NULL, offset INTEGER NOT NULL,

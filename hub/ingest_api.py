@@ -1,4 +1,5 @@
-"""The edge's half of the API: enrol, offer, chunk PUT, commit (docs/ingest-protocol.md).
+"""The edge's half of the API: enrol, offer, chunk PUT, commit one file or several
+(docs/ingest-protocol.md).
 
 Guarantees: every step is idempotent; a chunk is stored only once its decompressed
 bytes match its hash, and a file only once its chunks, in order, match the file's
@@ -17,12 +18,14 @@ from aiohttp import web
 
 from hub import accounts, catalog
 from hub.chunk_check import check_file_content, chunk_digest
-from hub.chunk_store import check_hash
+from hub.chunk_store import ChunkStore, check_hash
 from hub.config import HubConfig
-from hub.errors import BadRequest, HashMismatch, StorageFull, UnsupportedMediaType
-from hub.file_writer import refuse_missing_chunks
+from hub.auth import Principal
+from hub.errors import (BadRequest, HashMismatch, HubError, StorageFull, TooLarge,
+                        UnsupportedMediaType)
+from hub.file_writer import Committed, refuse_missing_chunks
 from hub.http_support import caller
-from hub.ingest_messages import parse_commit, parse_offer
+from hub.ingest_messages import Commit, parse_commit, parse_offer
 from hub.request_bodies import read_json_object, save_body
 from hub.state import CHUNKS, CONFIG, DATABASE, FILE_WRITER, METRICS, UPLOAD_SLOTS
 
@@ -66,13 +69,13 @@ async def put_chunk(request: web.Request) -> web.Response:
     refuse_when_disk_is_full(config)
     upload = config.temp_dir / f"chunk-{secrets.token_hex(8)}.zst"
     # Bounded admission: past `upload_slots`, a body waits in the socket (TCP pushes back
-    # on the device) instead of taking the event loop and the disk from people's requests.
+    # on the device) instead of crowding the event loop that serves people's requests.
     try:
         async with request.app[UPLOAD_SLOTS]:
             compressed = await save_body(request, upload, config.max_compressed_chunk_bytes,
                                          "a compressed chunk")
-            await asyncio.to_thread(_verify, sha256, upload, config.max_chunk_bytes)
-        stored = await asyncio.to_thread(store.put_from_file, sha256, upload)  # fsync waits
+        stored = await asyncio.to_thread(_verify_and_store, store, sha256, upload,
+                                         config.max_chunk_bytes)
     finally:
         upload.unlink(missing_ok=True)
     if stored:
@@ -82,16 +85,67 @@ async def put_chunk(request: web.Request) -> web.Response:
     return web.json_response({"stored": stored}, status=201 if stored else 200)
 
 
-def _verify(sha256: str, upload: Path, limit: int) -> None:
+def _verify_and_store(store: ChunkStore, sha256: str, upload: Path, limit: int) -> bool:
+    """One trip to a worker thread: decompress, hash, fsync, rename."""
     actual, _ = chunk_digest(upload, limit)
     if actual != sha256:
         raise HashMismatch(f"the decompressed body hashes to {actual}, not to {sha256}")
+    return store.put_from_file(sha256, upload)
 
 
 async def commit(request: web.Request) -> web.Response:
     device = caller(request).require("device")
-    config, db, store = request.app[CONFIG], request.app[DATABASE], request.app[CHUNKS]
+    config = request.app[CONFIG]
     committing = parse_commit(await read_json_object(request, config.max_json_bytes), config)
+    committed = await _commit_one(request.app, device, committing)
+    return web.json_response({"file": committed.file_id, "committed": True},
+                             status=201 if committed.created else 200)
+
+
+async def commit_many(request: web.Request) -> web.Response:
+    """Several commits in one request: for small files, the round trip is most of the cost.
+
+    The body is `{"commits": [commit, ...]}`; a malformed one refuses the whole request
+    (400, naming it), while what concerns one file (missing chunks, hash mismatch, reused
+    upload id) is answered for that file alone, in `results`, in order.
+    """
+    device = caller(request).require("device")
+    config = request.app[CONFIG]
+    body = await read_json_object(request, config.max_json_bytes)
+    items = body.get("commits")
+    if not isinstance(items, list) or not items:
+        raise BadRequest("send {\"commits\": [commit, ...]} with at least one commit",
+                         code="malformed_request")
+    if len(items) > config.max_files_per_commit:
+        raise TooLarge(f"at most {config.max_files_per_commit} files per commit; got "
+                       f"{len(items)}", code="too_many_files")
+    commits = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BadRequest(f"commits[{index}] must be an object", code="malformed_request")
+        try:
+            commits.append(parse_commit(item, config))
+        except HubError as error:
+            raise type(error)(f"commits[{index}]: {error}", code=error.code) from None
+    if len({c.upload_id for c in commits}) < len(commits):
+        raise BadRequest("each upload_id may appear once per request", code="malformed_request")
+    answers = await asyncio.gather(*(_commit_one(request.app, device, c) for c in commits),
+                                   return_exceptions=True)
+    results = []
+    for answer in answers:
+        if isinstance(answer, HubError):
+            results.append({"status": answer.status, **answer.extra,
+                            "error": {"code": answer.code, "message": str(answer)}})
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            results.append({"status": 201 if answer.created else 200, "file": answer.file_id,
+                            "committed": True})
+    return web.json_response({"results": results})
+
+
+async def _commit_one(app: web.Application, device: Principal, committing: Commit) -> Committed:
+    config, db, store = app[CONFIG], app[DATABASE], app[CHUNKS]
     known = catalog.file_by_upload(db, device.device_id, committing.upload_id)
     if known is None:  # a retry of a committed upload skips the checks
         refuse_missing_chunks(store, committing)
@@ -103,8 +157,7 @@ async def commit(request: web.Request) -> web.Response:
             raise
     # The writer checks once more, in its transaction, that the upload id is new and
     # that the chunks are still stored (a delete may have removed one meanwhile).
-    committed = await request.app[FILE_WRITER].commit(device, committing)
+    committed = await app[FILE_WRITER].commit(device, committing)
     if committed.created:
-        request.app[METRICS].files_committed.inc()
-    return web.json_response({"file": committed.file_id, "committed": True},
-                             status=201 if committed.created else 200)
+        app[METRICS].files_committed.inc()
+    return committed

@@ -146,6 +146,14 @@ def openapi_spec() -> dict[str, Any]:
             {200: ("committed before", {"type": "object"}), 201: ("committed", {"type": "object"}),
              409: ("missing chunks or upload_id reused", ERROR), 422: ("hash mismatch", ERROR)},
             body=COMMIT)},
+        "/api/v1/ingest/commits": {"post": _operation(
+            "commit several files whose chunks are stored; one result per file, in order",
+            {200: ("a result per commit: status, and file or error", {
+                "type": "object", "properties": {"results": {"type": "array", "items": {
+                    "type": "object"}}}}),
+             400: ("a malformed commit (named)", ERROR), 413: ("too many files", ERROR)},
+            body={"type": "object", "required": ["commits"], "properties": {
+                "commits": {"type": "array", "minItems": 1, "items": COMMIT}}})},
         "/api/v1/me": {"get": _operation("the caller's scope and projects",
                                          {200: ("caller", {"type": "object"})})},
         "/api/v1/files": {"get": _operation(

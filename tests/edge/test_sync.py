@@ -189,3 +189,50 @@ async def test_an_upload_under_a_bandwidth_limit_arrives_whole(hub, device, tmp_
     [file] = device.files()
     assert device.content(file) == payload
     assert spool.get(entry.upload_id).state == ACKNOWLEDGED
+
+
+async def run_syncer_until_settled(spool: Spool, url: str, token: str, session,
+                                   concurrency: int = 2) -> Syncer:
+    """The daemon's loop (`Syncer.run`) until nothing is pending or in flight."""
+    async with session:
+        syncer = Syncer(spool, HubClient(session, url, token), concurrency=concurrency,
+                        retry_max_seconds=0.2)
+        running = asyncio.create_task(syncer.run())
+        while spool.all_entries((PENDING, IN_FLIGHT)):
+            await asyncio.sleep(0.05)
+        running.cancel()
+        return syncer
+
+
+async def test_small_files_are_committed_in_batches_each_exactly_once(hub, device, tmp_path):
+    sources = {f"s/{n}.txt": f"reading {n}\n".encode() * 20 for n in range(150)}
+    for path, data in sources.items():
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_bytes(data)
+    spool = Spool(tmp_path / "spool")
+    spool.ingest_batch([(tmp_path / path, path) for path in sources])
+    requests = []
+    await run_syncer_until_settled(spool, hub.url, device.token, recording_session(requests))
+    commits = [path for method, path, _ in requests if method == "POST" and "commit" in path]
+    assert set(commits) == {"/api/v1/ingest/commits"}
+    assert len(commits) <= 150 // 64 + 2  # 64 per batch; how they fall apart depends on timing
+    found = {f["path"]: device.content(f) for f in device.files()}
+    assert found == sources
+    assert len(spool.all_entries((ACKNOWLEDGED,))) == 150
+
+
+async def test_a_corrupt_file_in_a_batch_is_set_aside_and_the_rest_arrive(hub, device, tmp_path):
+    for n in range(10):
+        (tmp_path / f"{n}.txt").write_bytes(os.urandom(3000))
+    spool = Spool(tmp_path / "spool")
+    entries = spool.ingest_batch([(tmp_path / f"{n}.txt", f"{n}.txt") for n in range(10)])
+    bad = entries[3]
+    frame = spool.entry_directory(bad.upload_id) / "000000.zst"
+    frame.write_bytes(zstandard.ZstdCompressor().compress(b"something else"))
+    requests = []
+    await run_syncer_until_settled(spool, hub.url, device.token, recording_session(requests),
+                                   concurrency=1)
+    assert ("POST", "/api/v1/ingest/commits", 200) in requests
+    assert spool.get(bad.upload_id).state == CORRUPT
+    assert sorted(f["path"] for f in device.files()) == sorted(
+        f"{n}.txt" for n in range(10) if n != 3)

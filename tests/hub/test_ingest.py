@@ -440,3 +440,56 @@ async def test_malformed_commits_are_refused_and_commit_nothing(hub, change, sta
     assert answer.status == status
     assert (await answer.json())["error"]["code"] == code
     assert await listed_files(client, facility) == []
+
+
+# Several files in one commit
+
+async def test_a_commit_of_several_files_answers_each_in_order_and_is_idempotent(hub):
+    client, facility = hub
+    present, absent, other = os.urandom(3000), os.urandom(3000), os.urandom(2000)
+    for data in (present, other):
+        await put_chunk(client, facility.auth("xrd"), data)
+    body = {"commits": [commit_body(present, "p"), commit_body(absent, "a"),
+                        commit_body(other, "o")]}
+    answer = await client.post("/api/v1/ingest/commits", json=body, headers=facility.auth("xrd"))
+    assert answer.status == 200
+    first = (await answer.json())["results"]
+    assert [r["status"] for r in first] == [201, 409, 201]
+    assert first[1]["error"]["code"] == "missing_chunks"
+    assert first[1]["missing"] == [sha256(absent)]
+    again = await client.post("/api/v1/ingest/commits", json=body, headers=facility.auth("xrd"))
+    second = (await again.json())["results"]
+    assert [r["status"] for r in second] == [200, 409, 200]
+    assert [second[0]["file"], second[2]["file"]] == [first[0]["file"], first[2]["file"]]
+    listed = {f["id"] for f in await listed_files(client, facility)}
+    assert listed == {first[0]["file"], first[2]["file"]}
+
+
+async def test_a_malformed_commit_in_a_batch_refuses_the_whole_batch(hub):
+    client, facility = hub
+    data = os.urandom(1000)
+    await put_chunk(client, facility.auth("xrd"), data)
+    body = {"commits": [commit_body(data, "good"), commit_body(data, "bad", size=-1)]}
+    answer = await client.post("/api/v1/ingest/commits", json=body, headers=facility.auth("xrd"))
+    assert answer.status == 400
+    assert (await answer.json())["error"]["message"].startswith("commits[1]: ")
+    assert await listed_files(client, facility) == []
+
+
+async def test_more_files_per_commit_than_allowed_are_refused(facility, aiohttp_client):
+    config = dataclasses.replace(facility.config, max_files_per_commit=2)
+    client = await aiohttp_client(create_app(config))
+    enrolled = await client.post("/api/v1/devices/enroll",
+                                 json={"code": facility.codes["xrd-1"], "name": "pi"})
+    headers = {"Authorization": f"Bearer {(await enrolled.json())['token']}"}
+    body = {"commits": [commit_body(b"x", f"u{n}") for n in range(3)]}
+    answer = await client.post("/api/v1/ingest/commits", json=body, headers=headers)
+    assert answer.status == 413
+    assert (await answer.json())["error"]["code"] == "too_many_files"
+
+
+async def test_people_cannot_commit_batches(hub):
+    client, facility = hub
+    answer = await client.post("/api/v1/ingest/commits", json={"commits": []},
+                               headers=facility.auth("alice"))
+    assert answer.status == 403
