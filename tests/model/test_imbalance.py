@@ -171,3 +171,13 @@ def test_percentiles_that_leave_no_tail_are_refused_naming_the_split(data_file, 
                                           r"or tail_percentiles further from 0 and 100"):
         train(config_for(data_file, tmp_path / "run", split="extrapolation",
                          tail_percentiles=[0.0, 100.0]), show_progress=False)
+
+
+def test_a_target_with_one_empty_tail_keeps_the_other(data_file, tmp_path):
+    """Like band gaps, mostly 0: nothing lies below the low percentile, so only the high
+    tail is held out (and scored) instead of refusing the split."""
+    run = train(config_for(data_file, tmp_path / "run", split="extrapolation",
+                           tail_percentiles=[0.0, 80.0]), show_progress=False)
+    summary = json.loads((run.output / "metrics.json").read_text())
+    assert "test_low" not in summary["metrics"]
+    assert summary["metrics"]["test_high"]["lattice_a"]["n"] > 0
