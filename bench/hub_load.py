@@ -5,12 +5,13 @@
 A real `kozo hub serve` process on loopback; every device enrols with its own
 one-time code and uploads through the ingest protocol (offer, chunk PUTs,
 commit), with its chunks compressed beforehand as an edge would have them in
-its spool, and several files at once as the edge's syncer sends them. Meanwhile every user lists the newest files and downloads one, in a
-loop. Reports ingest MB/s (original bytes committed per second of wall time)
-against the disk's sequential write speed measured in the same run (a file
-written and fsynced in the hub's data folder), latency percentiles per call,
-and errors. Goals: zero errors, p99 of list calls under 300 ms, ingest at
-least 50% of the disk's sequential write speed. Prints a table; asserts nothing.
+its spool, and several files at once as the edge's syncer sends them.
+Meanwhile every user lists the newest files and downloads one, in a loop.
+Reports ingest MB/s (original bytes committed per second of wall time) against
+the disk's sequential write speed measured in the same run (a file written and
+fsynced in the hub's data folder), latency percentiles per call, and errors.
+Goals: zero errors, p99 of list calls under 300 ms, ingest at least 50% of the
+disk's sequential write speed. Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
@@ -119,13 +120,13 @@ async def device(url: str, code: str, number: int, uploads: list[dict], record: 
 
         async def send(index: int, upload: dict) -> None:
             async with slots:
-                await send_file(url, session, headers, f"load-{number}-{index}", upload, record,
-                                committed)
+                await upload_file(url, session, headers, f"load-{number}-{index}", upload,
+                                  record, committed)
 
         await asyncio.gather(*(send(index, upload) for index, upload in enumerate(uploads)))
 
 
-async def send_file(url: str, session: aiohttp.ClientSession, headers: dict, upload_id: str,
+async def upload_file(url: str, session: aiohttp.ClientSession, headers: dict, upload_id: str,
                     upload: dict, record: Recorder, committed: list[int]) -> None:
     """Offer, PUT the missing chunks, commit: the ingest protocol for one file."""
     described = {k: upload[k] for k in ("sha256", "size", "chunks")}

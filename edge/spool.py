@@ -360,12 +360,9 @@ class Spool:
         finally:
             self.db.conn.execute("PRAGMA synchronous=FULL")
 
-    def mark_acknowledged(self, upload_id: str, hub_file: str) -> None:
-        """Durably record the hub's commit, then free the entry's chunks."""
-        self.mark_all_acknowledged([(upload_id, hub_file)])
-
-    def mark_all_acknowledged(self, committed: list[tuple[str, str]]) -> None:
-        """mark_acknowledged for (upload_id, hub_file) pairs, in one transaction."""
+    def mark_acknowledged(self, committed: list[tuple[str, str]]) -> None:
+        """Durably record the hub's commits, (upload_id, hub_file) pairs in one transaction,
+        then free those entries' chunks."""
         now = time.time()
         with self.db.conn:
             self.db.conn.executemany(

@@ -65,7 +65,7 @@ class Syncer:
                 await self._put(entry, await self.client.offer(entry))
         else:
             await self._put(entry, await self.client.offer(entry))
-        metadata = {**self.metadata, **entry.metadata}
+        metadata = self._metadata(entry)
         try:
             file_id = await self.client.commit(entry, metadata)
         except HubRejected as error:
@@ -75,10 +75,22 @@ class Syncer:
             # raced ours): send what it names and commit once more.
             await self._put(entry, error.body.get("missing", []))
             file_id = await self.client.commit(entry, metadata)
-        await asyncio.to_thread(self.spool.mark_acknowledged, entry.upload_id, file_id)
+        await self._acknowledge([(entry, file_id)])
+        return file_id
+
+    def _metadata(self, entry: Entry) -> dict:
+        return {**self.metadata, **entry.metadata}
+
+    async def _acknowledge(self, committed: list[tuple[Entry, str]]) -> None:
+        """Record the hub's commits (one spool transaction), then say so."""
+        await asyncio.to_thread(self.spool.mark_acknowledged,
+                                [(entry.upload_id, file_id) for entry, file_id in committed])
         self.last_sync = time.time()
         self.hub_reachable = True
-        return file_id
+        for entry, file_id in committed:
+            log.info("committed %r as %s (%d bytes)", entry.path, file_id, entry.size)
+            if self.on_acknowledged:
+                self.on_acknowledged(entry)
 
     async def _put(self, entry: Entry, missing: list[str]) -> None:
         index_of = {c.sha256: i for i, c in enumerate(entry.chunks)}
@@ -113,10 +125,7 @@ class Syncer:
         attempt = 0
         while True:
             try:
-                file_id = await self.upload(entry)
-                log.info("committed %r as %s (%d bytes)", entry.path, file_id, entry.size)
-                if self.on_acknowledged:
-                    self.on_acknowledged(entry)
+                await self.upload(entry)
                 return
             except SpoolCorrupt as error:
                 log.error("%s; set aside for repair from the source", error)
@@ -147,18 +156,10 @@ class Syncer:
         leftovers = [entry for entry, ok in zip(entries, sent, strict=True) if not ok]
         if not ready:
             return leftovers
-        files = await self.client.commit_many(
-            ready, [{**self.metadata, **entry.metadata} for entry in ready])
+        files = await self.client.commit_many(ready, [self._metadata(e) for e in ready])
         committed = [(e, f) for e, f in zip(ready, files, strict=True) if f is not None]
         leftovers += [e for e, f in zip(ready, files, strict=True) if f is None]
-        await asyncio.to_thread(self.spool.mark_all_acknowledged,
-                                [(e.upload_id, f) for e, f in committed])
-        self.last_sync = time.time()
-        self.hub_reachable = True
-        for entry, file_id in committed:
-            log.info("committed %r as %s (%d bytes)", entry.path, file_id, entry.size)
-            if self.on_acknowledged:
-                self.on_acknowledged(entry)
+        await self._acknowledge(committed)
         return leftovers
 
     async def _put_small(self, entry: Entry, at_once: asyncio.Semaphore) -> bool:

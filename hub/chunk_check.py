@@ -11,7 +11,6 @@ commit reads 18 header bytes per chunk instead of decompressing the file again.
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -40,9 +39,9 @@ def decompressed_pieces(compressed: BinaryIO, limit: int,
         raise BadRequest(f"the body is not valid zstd ({error})", code="malformed_zstd") from None
 
 
-def declared_size(compressed: BinaryIO) -> int | None:
-    """The content size the first zstd frame's header declares; None if it declares none."""
-    header = compressed.read(FRAME_HEADER_MAX)
+def declared_size(header: bytes) -> int | None:
+    """The content size a zstd frame header (the first FRAME_HEADER_MAX bytes of a frame)
+    declares; None if it declares none."""
     try:
         size = zstandard.frame_content_size(header)
     except zstandard.ZstdError:
@@ -59,7 +58,7 @@ def chunk_digest(compressed_path: Path, limit: int) -> tuple[str, int]:
     memory is bounded by `limit` and by the hub's upload slots.
     """
     compressed = Path(compressed_path).read_bytes()
-    declared = declared_size(io.BytesIO(compressed))
+    declared = declared_size(compressed[:FRAME_HEADER_MAX])
     if declared is None:
         raise BadRequest("send each chunk as one zstd frame that declares its content size",
                          code="malformed_zstd")
@@ -90,7 +89,7 @@ def check_file_content(open_chunk: Callable[[str], BinaryIO], chunks: list[Chunk
     """
     for position, chunk in enumerate(chunks):
         with open_chunk(chunk.sha256) as handle:
-            size = declared_size(handle)
+            size = declared_size(handle.read(FRAME_HEADER_MAX))
         if size is None:  # stored before chunks had to declare their size
             return _check_by_reading(open_chunk, chunks, sha256, limit)
         if size != chunk.size:

@@ -73,7 +73,7 @@ def test_a_full_spool_refuses_new_files_and_keeps_every_unacknowledged_one(tmp_p
         spool.ingest(write(tmp_path / "2.bin", os.urandom(20_000)), "2.bin")
     assert [e.upload_id for e in spool.pending()] == [first.upload_id]
     assert spooled_bytes(spool, first) == (tmp_path / "1.bin").read_bytes()
-    spool.mark_acknowledged(first.upload_id, "file_1")
+    spool.mark_acknowledged([(first.upload_id, "file_1")])
     assert not spool.entry_directory(first.upload_id).exists()  # freed after the ack
     assert spool.ingest(tmp_path / "2.bin", "2.bin") is not None
 
@@ -84,7 +84,7 @@ def test_a_file_larger_than_the_whole_cap_goes_in_alone_instead_of_waiting_for_e
     large = write(tmp_path / "large.bin", os.urandom(50_000))
     with pytest.raises(SpoolFull):  # not while anything else is held
         spool.ingest(large, "large.bin")
-    spool.mark_acknowledged(small.upload_id, "file_small")
+    spool.mark_acknowledged([(small.upload_id, "file_small")])
     entry = spool.ingest(large, "large.bin")
     assert spooled_bytes(spool, entry) == large.read_bytes()
     with pytest.raises(SpoolFull):  # and nothing joins it until it is acknowledged
@@ -96,7 +96,7 @@ def test_acknowledged_entries_leave_the_queue(tmp_path):
     entry = spool.ingest(write(tmp_path / "a", b"x"), "a")
     spool.mark_in_flight(entry.upload_id)
     assert [e.upload_id for e in spool.pending()] == [entry.upload_id]  # resumed after a crash
-    spool.mark_acknowledged(entry.upload_id, "file_a")
+    spool.mark_acknowledged([(entry.upload_id, "file_a")])
     assert spool.pending() == []
     assert spool.get(entry.upload_id).state == ACKNOWLEDGED
 
