@@ -141,7 +141,7 @@ def add_generator_commands(model_commands: argparse._SubParsersAction) -> None:
                     "Keys: data, mode=csp|de_novo, properties, condition_dropout, features,\n"
                     "layers, cutoff (Å), sigma_min, sigma_max, lattice_weight, type_weight,\n"
                     "niggli, batch_size, epochs, learning_rate, schedule, time_limit (minutes),\n"
-                    "patience, val_fraction, threads, seed, limit, sampling_steps,\n"
+                    "patience, val_fraction, test_fraction, threads, seed, limit, sampling_steps,\n"
                     "corrector_steps, step_lr, guidance, output, name, version\n"
                     "(see model/generative/config.py).\n\n"
                     "Example:\n"
@@ -196,10 +196,18 @@ def add_generator_commands(model_commands: argparse._SubParsersAction) -> None:
                     "reference's value (MAE; --plot draws both histograms).\n\n"
                     "Example:\n"
                     "  kozo model evaluate-generator --generator runs/generator/generator \\\n"
-                    "      --data ../shared/data/perov_5/val.csv --limit 100 --json")
+                    "      --data ../shared/data/perov_5/val.csv --limit 100 --json\n"
+                    "  kozo model evaluate-generator --generator runs/generator/generator \\\n"
+                    "      --split test      (the crystals it held out of its training data)")
     add_generator_argument(evaluate)
-    evaluate.add_argument("--data", required=True, help="CDVAE CSV (or any known layout)")
+    evaluate.add_argument("--data", nargs="+",
+                          help="CDVAE CSV (or any known layout), one or more; with --split, "
+                               "default: the data the generator was trained on")
     evaluate.add_argument("--limit", type=int, help="only the first N crystals")
+    evaluate.add_argument("--split", choices=("test", "validation"),
+                          help="only the crystals of --data that the generator held out as its "
+                               "test (never trained on) or validation split (ids in "
+                               "generator.json)")
     evaluate.add_argument("--steps", type=int, help="reverse-diffusion steps (default: the "
                                                     "generator's)")
     evaluate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -231,9 +239,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, keys: str, *,
 
 
 def add_generator_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--generator", default="perovskite",
+    parser.add_argument("--generator",
                         help="generator folder (weights.pt + generator.json, e.g. "
-                             "RUN/generator), or a shipped generator's name (default: perovskite)")
+                             "RUN/generator), or a shipped generator's name (default: "
+                             "perovskite-csp for a given composition, perovskite otherwise)")
 
 
 def _set_threads(threads: int) -> None:
@@ -264,7 +273,7 @@ def run_train_generator(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from model.generative.artifact import load_generator
+    from model.generative.artifact import default_generator, load_generator
     from model.generative.generate import sample_crystals, write_samples
     from model.generative.requests import (GenerationRequestError, parse_composition,
                                            parse_property)
@@ -274,7 +283,8 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps < 1:
         raise GenerationRequestError(f"--steps must be at least 1; got {args.steps}")
     _set_threads(args.threads)
-    model, description = load_generator(args.generator)
+    model, description = load_generator(default_generator(args.generator,
+                                                          args.composition is not None))
     conditions = dict(parse_property(text, model.properties) for text in args.conditions)
     composition = None if args.composition is None else \
         parse_composition(args.composition, model.vocabulary)
@@ -297,27 +307,31 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_evaluate_generator(args: argparse.Namespace) -> int:
-    from model.generative.artifact import load_generator
+    from model.generative.artifact import default_generator, load_generator
     from model.generative.assessment import assess_generator
     from model.plots import plot_property_histogram
 
     if args.limit is not None and args.limit < 1:
         raise KozoError(f"--limit must be at least 1; got {args.limit}")
+    if not args.data and not args.split:
+        raise KozoError("give --data (held-out crystals) or --split test|validation")
     _set_threads(args.threads)
-    model, description = load_generator(args.generator)
+    model, description = load_generator(default_generator(args.generator, True))
+    args.data = args.data or description.get("data", [])
     result = assess_generator(model, description, args.data, limit=args.limit, steps=args.steps,
-                              seed=args.seed, property_model=_property_model(args.property_model))
+                              seed=args.seed, property_model=_property_model(args.property_model),
+                              split=args.split)
     if args.plot and result.property_values:
         name, (generated, reference) = next(iter(result.property_values.items()))
         plot_property_histogram(generated, reference, args.plot, label=name,
                                 unit=result.units.get(name, ""),
-                                title=f"generated vs reference, {Path(args.data).name}")
+                                title=f"generated vs reference, {Path(args.data[0]).name}")
     if args.json:  # NaN (no match, no property) is not JSON: null
         print(json.dumps({k: None if isinstance(v, float) and v != v else v
                           for k, v in result.metrics.items()}))
         return 0
     m = result.metrics
-    print(f"CSP on {args.data}: match rate {m['match_rate']:.1f} %, RMSE {m['rmse']:.4f} "
+    print(f"CSP on {', '.join(args.data)}{f' ({args.split} split)' if args.split else ''}: match rate {m['match_rate']:.1f} %, RMSE {m['rmse']:.4f} "
           f"(n = {m['n']}, skipped {m['skipped']} with unseen elements)")
     if "structural_validity" in m:
         print(f"de novo: structural validity {m['structural_validity']:.1f} %, compositional "

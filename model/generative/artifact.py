@@ -21,6 +21,7 @@ WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "generator.json"
 FORMAT_VERSION = 1
 SHIPPED = Path(__file__).resolve().parent.parent / "pretrained" / "generators"
+SHIPPED_DE_NOVO, SHIPPED_CSP = "perovskite", "perovskite-csp"
 
 
 class GeneratorNotFound(KozoError):
@@ -33,9 +34,20 @@ def shipped_generators() -> list[str]:
     return sorted(p.name for p in SHIPPED.iterdir() if (p / CONFIG_FILE).is_file())
 
 
+def default_generator(requested: str | None, composition_given: bool) -> str:
+    """The generator asked for; else the shipped one suited to the request. A dedicated CSP
+    generator predicts structures for a composition better than the de novo one, which is
+    the only one that also chooses the elements (generation from a property alone)."""
+    if requested:
+        return requested
+    if composition_given and SHIPPED_CSP in shipped_generators():
+        return SHIPPED_CSP
+    return SHIPPED_DE_NOVO
+
+
 def resolve_generator(name_or_path: str | Path) -> Path:
     """A generator folder from a path, or from the name of one shipped in
-    model/pretrained/generators/ (none yet; 'perovskite' is meant to come)."""
+    model/pretrained/generators/."""
     path = Path(name_or_path)
     if (path / CONFIG_FILE).is_file():
         return path

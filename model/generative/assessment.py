@@ -15,10 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from kozo.errors import KozoError
 from model.datasets import read_dataset
 from model.generative.diffusion import CrystalDiffusion
 from model.generative.evaluation import csp_metrics, de_novo_metrics, to_pymatgen
 from model.generative.generate import as_structure, predict_properties, sample_crystals
+
+
+class GeneratorSplitError(KozoError):
+    """--split names a held-out split that the generator or the data does not have."""
 
 
 @dataclass
@@ -30,16 +35,21 @@ class GeneratorAssessment:
 
 def assess_generator(model: CrystalDiffusion, description: dict, data: str | list, *,
                      limit: int | None = None, steps: int | None = None, seed: int = 0,
-                     property_model: Path | None = None) -> GeneratorAssessment:
-    dataset = read_dataset(data, limit=limit)
+                     property_model: Path | None = None,
+                     split: str | None = None) -> GeneratorAssessment:
+    """split: "test" or "validation" keeps only the crystals of `data` that the generator
+    held out under that name (its ids in generator.json); `limit` then counts those."""
+    dataset = read_dataset(data, limit=None if split else limit)
+    samples = dataset.samples if split is None else held_out(dataset.samples, description, split)
+    samples = samples[:limit] if limit else samples
     known = set(model.vocabulary)
-    samples_in = [s for s in dataset.samples if set(s.structure.numbers.tolist()) <= known]
+    samples_in = [s for s in samples if set(s.structure.numbers.tolist()) <= known]
     references = [_pymatgen(s.structure) for s in samples_in]
     slots = sample_crystals(model, description, len(samples_in),
                             compositions=[s.structure.numbers.tolist() for s in samples_in],
                             steps=steps, seed=seed)
     metrics = csp_metrics([to_pymatgen(c) for c in slots], references)
-    metrics["skipped"] = len(dataset.samples) - len(samples_in)
+    metrics["skipped"] = len(samples) - len(samples_in)
     if model.mode == "de_novo":
         free = sample_crystals(model, description, len(samples_in), steps=steps, seed=seed + 1)
         metrics |= de_novo_metrics([to_pymatgen(c) for c in free])
@@ -58,6 +68,22 @@ def assess_generator(model: CrystalDiffusion, description: dict, data: str | lis
             assessment.property_values[name] = (predicted[both], actual[both])
             assessment.units[name] = units[name]
     return assessment
+
+
+def held_out(samples: list, description: dict, split: str) -> list:
+    """The samples whose ids the generator recorded for `split` (it never trained on them)."""
+    key = {"test": "test_ids", "validation": "validation_ids"}[split]
+    ids = set(description.get(key) or [])
+    if not ids:
+        raise GeneratorSplitError(f"this generator recorded no {split} split (train it with "
+                                  f"test_fraction > 0 for a test split)")
+    chosen = [s for s in samples if s.id in ids]
+    if not chosen:
+        raise GeneratorSplitError(f"none of the {len(samples)} crystals of the data is in the "
+                                  f"generator's {split} split ({len(ids)} ids, e.g. "
+                                  f"{sorted(ids)[0]}): pass the data it was trained on "
+                                  f"({', '.join(description.get('data', []))})")
+    return chosen
 
 
 def _pymatgen(structure):

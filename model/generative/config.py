@@ -26,9 +26,11 @@ class GeneratorConfig:
     epochs: int = 100
     learning_rate: float = 1e-3
     schedule: str = "cosine"  # "cosine" (to 1% over the epochs) or "constant"
-    time_limit: float = 0.0  # minutes of training before stopping (0: none)
+    time_limit: float = 0.0  # minutes of training before stopping (0: none); the cosine then
+    # follows the fraction of this time used, so the rate anneals however fast the machine is
     patience: int = 1000  # epochs without a better validation loss before stopping
     val_fraction: float = 0.05
+    test_fraction: float = 0.0  # held out from training; evaluate-generator --split test
     threads: int = 1
     seed: int = 0
     limit: int = 0  # read only the first N structures (0: all)
@@ -57,6 +59,9 @@ class GeneratorConfig:
             raise ConfigError("cutoff (Å) and learning_rate must be positive")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction must lie in (0, 1); got {self.val_fraction}")
+        if not 0 <= self.test_fraction < 1 - self.val_fraction:
+            raise ConfigError(f"test_fraction must lie in [0, 1 - val_fraction); got "
+                              f"{self.test_fraction}")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule must be 'cosine' or 'constant'; got {self.schedule!r}")
         return self

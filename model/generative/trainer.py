@@ -27,6 +27,7 @@ from model.generative.crystals import CrystalSet, collate_crystals, crystals_fro
 from model.generative.diffusion import CrystalDiffusion, Normalisation
 from model.generative.lattice import lattice_to_vector
 from model.training.config import ConfigError
+from model.training.trainer import learning_rate
 from model.training.checkpoints import (keep_epochs_up_to, restore_rng_state, rng_state,
                                         save_atomically)
 
@@ -60,15 +61,9 @@ def weighted_loss(terms: dict[str, torch.Tensor], config: GeneratorConfig) -> to
             + config.type_weight * terms["types"])
 
 
-def learning_rate(config: GeneratorConfig, epoch: int) -> float:
-    if config.schedule == "constant" or config.epochs == 1:
-        return config.learning_rate
-    progress = (epoch - 1) / (config.epochs - 1)
-    return config.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def prepare_crystals(config: GeneratorConfig) -> tuple[CrystalSet, dict[str, np.ndarray], dict]:
-    """Crystals, the train/val split (by the seed) and each property's unit."""
+    """Crystals, the train/val/test split (by the seed) and each property's unit. The test
+    split (test_fraction) is never seen in training; its ids go into the artifact."""
     dataset = read_dataset(config.data, limit=config.limit or None)
     missing = [p for p in config.properties if p not in dataset.units]
     if missing:
@@ -77,7 +72,12 @@ def prepare_crystals(config: GeneratorConfig) -> tuple[CrystalSet, dict[str, np.
     crystals = crystals_from_dataset(dataset, config.properties, niggli=config.niggli)
     order = np.random.default_rng(config.seed).permutation(len(crystals))
     n_val = max(1, int(round(config.val_fraction * len(crystals)))) if len(crystals) > 1 else 0
-    splits = {"train": np.sort(order[n_val:]), "val": np.sort(order[:n_val])}
+    n_test = int(round(config.test_fraction * len(crystals)))
+    if n_val + n_test >= len(crystals):
+        raise ConfigError(f"{len(crystals)} crystals leave none for training with val_fraction "
+                          f"{config.val_fraction} and test_fraction {config.test_fraction}")
+    splits = {"train": np.sort(order[n_val + n_test:]), "val": np.sort(order[:n_val]),
+              "test": np.sort(order[n_val:n_val + n_test])}
     return crystals, splits, {p: dataset.units[p] for p in config.properties}
 
 
@@ -151,7 +151,9 @@ def _train(config: GeneratorConfig, resume: bool, show_progress: bool) -> Genera
             epoch -= 1
             break
         model.train()
-        rate = learning_rate(config, epoch)
+        time_used = (time.monotonic() - started) / (60 * config.time_limit) \
+            if config.time_limit else None
+        rate = learning_rate(config, epoch, time_used)
         optimizer.param_groups[0]["lr"] = rate
         order = generator.permutation(splits["train"])
         losses = []
@@ -192,6 +194,7 @@ def _train(config: GeneratorConfig, resume: bool, show_progress: bool) -> Genera
         "sampling_steps": config.sampling_steps, "corrector_steps": config.corrector_steps,
         "step_lr": config.step_lr, "guidance": config.guidance, "best_epoch": best_epoch,
         "best_val_loss": best_loss, "data": config.data,
-        "validation_ids": [crystals.ids[k] for k in splits["val"]]})
+        "validation_ids": [crystals.ids[k] for k in splits["val"]],
+        "test_ids": [crystals.ids[k] for k in splits["test"]]})
     return GeneratorResult(output=output, epochs_run=epoch, best_epoch=best_epoch,
                            best_val_loss=best_loss, artifact=artifact)

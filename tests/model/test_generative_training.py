@@ -154,6 +154,27 @@ def test_evaluate_generator_prints_match_rate_and_rmse_as_json(trained, data_fil
     assert metrics["n"] == 4 and 0.0 <= metrics["match_rate"] <= 100.0
 
 
+def test_a_test_split_is_held_out_of_training_and_evaluated_alone(data_file, tmp_path,
+                                                                   capsys):
+    result = train_generator(config_for(data_file, tmp_path / "held", epochs=1,
+                                        test_fraction=0.25), show_progress=False)
+    description = json.loads((result.artifact / "generator.json").read_text())
+    test_ids, validation_ids = set(description["test_ids"]), set(description["validation_ids"])
+    assert len(test_ids) == 6 and len(validation_ids) == 5 and not test_ids & validation_ids
+    # the atom counts the generator learnt from are those of the 13 training crystals only
+    assert description["atom_counts"] == {"5": 24 - 6 - 5}
+    code = main(["model", "evaluate-generator", "--generator", str(result.artifact),
+                 "--split", "test", "--steps", "3", "--property-model", "none", "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 6
+    without = train_generator(config_for(data_file, tmp_path / "none", epochs=1),
+                              show_progress=False)
+    code = main(["model", "evaluate-generator", "--generator", str(without.artifact),
+                 "--split", "test", "--steps", "3"])
+    error = capsys.readouterr().err
+    assert code == 2 and "recorded no test split" in error and len(error.splitlines()) == 1
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--composition", "SrXxO3"], "not an element"),
     (["--composition", "Sr1.5TiO3"], "fractional amount"),
