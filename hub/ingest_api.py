@@ -74,10 +74,11 @@ async def put_chunk(request: web.Request) -> web.Response:
         async with request.app[UPLOAD_SLOTS]:
             compressed = await save_body(request, upload, config.max_compressed_chunk_bytes,
                                          "a compressed chunk")
-        stored = await asyncio.to_thread(_verify_and_store, store, sha256, upload,
-                                         config.max_chunk_bytes)
-    finally:
+    except BaseException:
         upload.unlink(missing_ok=True)
+        raise
+    stored = await asyncio.to_thread(_verify_and_store, store, sha256, upload,
+                                     config.max_chunk_bytes)
     if stored:
         metrics = request.app[METRICS]
         metrics.chunks_stored.inc()
@@ -86,11 +87,15 @@ async def put_chunk(request: web.Request) -> web.Response:
 
 
 def _verify_and_store(store: ChunkStore, sha256: str, upload: Path, limit: int) -> bool:
-    """One trip to a worker thread: decompress, hash, fsync, rename."""
-    actual, _ = chunk_digest(upload, limit)
-    if actual != sha256:
-        raise HashMismatch(f"the decompressed body hashes to {actual}, not to {sha256}")
-    return store.put_from_file(sha256, upload)
+    """One trip to a worker thread: decompress, hash, fsync, rename; the upload is gone
+    afterwards whatever happens (an unlink on the event loop cost lists their latency)."""
+    try:
+        actual, _ = chunk_digest(upload, limit)
+        if actual != sha256:
+            raise HashMismatch(f"the decompressed body hashes to {actual}, not to {sha256}")
+        return store.put_from_file(sha256, upload)
+    finally:
+        upload.unlink(missing_ok=True)
 
 
 async def commit(request: web.Request) -> web.Response:
