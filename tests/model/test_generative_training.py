@@ -240,15 +240,17 @@ def test_classifier_free_guidance_steers_the_cell_toward_the_property_asked():
     assert small < free < large
 
 
-@pytest.mark.parametrize("name", ["generator-perovskite.toml", "generator-carbon.toml"])
-def test_the_shipped_generator_configurations_load(name):
+@pytest.mark.parametrize("name, mode", [("generator-perovskite.toml", "de_novo"),
+                                        ("generator-perovskite-csp.toml", "csp"),
+                                        ("generator-carbon.toml", "de_novo")])
+def test_the_shipped_generator_configurations_load(name, mode):
     from pathlib import Path
 
     from model.training.config import load_config
 
     path = Path(__file__).resolve().parents[2] / "model" / "configs" / name
     config = load_config(path, [], GeneratorConfig)
-    assert config.mode == "de_novo" and config.time_limit <= 180
+    assert config.mode == mode and config.time_limit <= 180 and config.test_fraction > 0
 
 
 def test_a_de_novo_generator_keeps_a_composition_it_is_given():
@@ -275,3 +277,25 @@ def test_train_generator_command_runs_without_properties_and_refuses_unknown_key
     code = main(["model", "train-generator", "--set", f"data={data_file}", "--set", "layer=2"])
     error = capsys.readouterr().err
     assert code == 2 and len(error.strip().splitlines()) == 1 and "layer" in error
+
+
+def test_the_shipped_generators_answer_a_composition_and_a_property(tmp_path, capsys):
+    """With no --generator, a composition goes to the CSP generator, which finds cubic
+    SrTiO3 (a ≈ 3.9 Å) among a few samples; a property alone goes to the de novo one."""
+    from model.generative.artifact import default_generator, load_generator
+
+    assert load_generator(default_generator(None, True))[0].mode == "csp"
+    assert load_generator(default_generator(None, False))[0].mode == "de_novo"
+    out = tmp_path / "csp"
+    assert main(["model", "generate", "--composition", "SrTiO3", "-n", "4",
+                 "--out", str(out)]) == 0
+    rows = read_rows(out / "summary.csv")
+    assert {row["formula"] for row in rows} == {"SrTiO3"}
+    matcher = StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)
+    assert any(matcher.fit(Structure.from_file(out / row["file"]), srtio3()) for row in rows)
+    out = tmp_path / "de-novo"
+    assert main(["model", "generate", "--property", "heat_all=0.5", "-n", "3",
+                 "--steps", "50", "--out", str(out)]) == 0
+    rows = read_rows(out / "summary.csv")
+    assert len(rows) == 3 and all(row["predicted_heat_all (eV/cell)"] for row in rows)
+    capsys.readouterr()
