@@ -54,7 +54,7 @@ async def save_body(request: web.Request, target: Path, limit: int, what: str) -
     ingest the kernel throttles writers of dirty pages, and a write() on the event loop
     then stalled every request (lists included) for 50-250 ms at a time."""
     refuse_declared_size(request, limit, what)
-    total, pending = 0, []
+    total, written, pending = 0, 0, []
     handle = await asyncio.to_thread(open, target, "wb")
     try:
         async for piece in request.content.iter_any():  # as received: no re-cutting
@@ -62,9 +62,9 @@ async def save_body(request: web.Request, target: Path, limit: int, what: str) -
             if total > limit:
                 raise TooLarge(f"{what} may be at most {limit} bytes", code="body_too_large")
             pending.append(piece)
-            if sum(map(len, pending)) >= WRITE_BATCH:
+            if total - written >= WRITE_BATCH:
                 await asyncio.to_thread(handle.writelines, pending)
-                pending = []
+                written, pending = total, []
         await asyncio.to_thread(handle.writelines, pending)
     finally:
         await asyncio.to_thread(handle.close)

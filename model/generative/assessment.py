@@ -40,8 +40,8 @@ def assess_generator(model: CrystalDiffusion, description: dict, data: str | lis
     """split: "test" or "validation" keeps only the crystals of `data` that the generator
     held out under that name (its ids in generator.json); `limit` then counts those."""
     dataset = read_dataset(data, limit=None if split else limit)
-    samples = dataset.samples if split is None else held_out(dataset.samples, description, split)
-    samples = samples[:limit] if limit else samples
+    samples = dataset.samples if split is None else \
+        held_out(dataset.samples, description, split)[:limit]
     known = set(model.vocabulary)
     samples_in = [s for s in samples if set(s.structure.numbers.tolist()) <= known]
     references = [_pymatgen(s.structure) for s in samples_in]

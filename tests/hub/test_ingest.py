@@ -222,12 +222,17 @@ async def test_a_chunk_must_be_one_frame_that_declares_its_size(hub, body):
     assert files_in(facility.config.chunk_dir) == []
 
 
-async def test_chunk_uploads_beyond_the_upload_slots_wait_their_turn(facility, aiohttp_client):
-    config = dataclasses.replace(facility.config, upload_slots=1)
-    client = await aiohttp_client(create_app(config))
+async def enrolled_on_a_hub_with(facility, aiohttp_client, **changes):
+    """A hub app with `changes` to the facility's config, and a freshly enrolled device's
+    headers on it."""
+    client = await aiohttp_client(create_app(dataclasses.replace(facility.config, **changes)))
     enrolled = await client.post("/api/v1/devices/enroll",
                                  json={"code": facility.codes["xrd-1"], "name": "pi"})
-    headers = {"Authorization": f"Bearer {(await enrolled.json())['token']}"}
+    return client, {"Authorization": f"Bearer {(await enrolled.json())['token']}"}
+
+
+async def test_chunk_uploads_beyond_the_upload_slots_wait_their_turn(facility, aiohttp_client):
+    client, headers = await enrolled_on_a_hub_with(facility, aiohttp_client, upload_slots=1)
     pieces = [os.urandom(20000) for _ in range(12)]
     answers = await asyncio.gather(*(put_chunk(client, headers, p) for p in pieces))
     assert [a.status for a in answers] == [201] * 12
@@ -477,11 +482,8 @@ async def test_a_malformed_commit_in_a_batch_refuses_the_whole_batch(hub):
 
 
 async def test_more_files_per_commit_than_allowed_are_refused(facility, aiohttp_client):
-    config = dataclasses.replace(facility.config, max_files_per_commit=2)
-    client = await aiohttp_client(create_app(config))
-    enrolled = await client.post("/api/v1/devices/enroll",
-                                 json={"code": facility.codes["xrd-1"], "name": "pi"})
-    headers = {"Authorization": f"Bearer {(await enrolled.json())['token']}"}
+    client, headers = await enrolled_on_a_hub_with(facility, aiohttp_client,
+                                                   max_files_per_commit=2)
     body = {"commits": [commit_body(b"x", f"u{n}") for n in range(3)]}
     answer = await client.post("/api/v1/ingest/commits", json=body, headers=headers)
     assert answer.status == 413

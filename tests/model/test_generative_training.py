@@ -279,7 +279,7 @@ def test_train_generator_command_runs_without_properties_and_refuses_unknown_key
     assert code == 2 and len(error.strip().splitlines()) == 1 and "layer" in error
 
 
-def test_the_shipped_generators_answer_a_composition_and_a_property(tmp_path, capsys):
+def test_the_shipped_generators_answer_a_composition_and_a_property(tmp_path):
     """With no --generator, a composition goes to the CSP generator, which finds cubic
     SrTiO3 (a ≈ 3.9 Å) among a few samples; a property alone goes to the de novo one."""
     from model.generative.artifact import default_generator, load_generator
@@ -298,4 +298,3 @@ def test_the_shipped_generators_answer_a_composition_and_a_property(tmp_path, ca
                  "--steps", "50", "--out", str(out)]) == 0
     rows = read_rows(out / "summary.csv")
     assert len(rows) == 3 and all(row["predicted_heat_all (eV/cell)"] for row in rows)
-    capsys.readouterr()
