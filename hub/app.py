@@ -30,7 +30,8 @@ from hub.notebook_lifetime import notebook_lifetime
 from hub.notebooks import Notebooks
 from hub.openapi import openapi_spec
 from hub.state import (CHUNKS, CONFIG, DATABASE, FILE_WRITER, METRICS, MODELS, NOTEBOOKS,
-                       UPLOAD_SLOTS)
+                       TOKENS, UPLOAD_SLOTS)
+from hub.token_cache import TokenCache
 
 log = logging.getLogger("kozo.hub")
 STALE_TEMP_SECONDS = 3600.0  # a temporary upload older than this belongs to no live request
@@ -104,6 +105,7 @@ async def worker_threads(app: web.Application) -> AsyncIterator[None]:
 
 async def close_database(app: web.Application) -> None:
     app[FILE_WRITER].close()
+    app[TOKENS].close()
     app[DATABASE].close()
 
 
@@ -144,6 +146,7 @@ def create_app(config: HubConfig) -> web.Application:
     db = open_database(config.database_path)
     app[CONFIG] = config
     app[DATABASE] = db
+    app[TOKENS] = TokenCache(config.database_path)
     app[CHUNKS] = LocalChunkStore(config.chunk_dir)
     app[FILE_WRITER] = FileWriter(config.database_path, app[CHUNKS])
     app[UPLOAD_SLOTS] = asyncio.Semaphore(config.upload_slots)

@@ -5,6 +5,8 @@ Secrets never rest in the database: a token is stored as the sha256 of its
 has one scope: `device` (upload for its own instrument, read the current model),
 `user` (read data of the user's projects) or `admin` (everything). Tokens expire
 and can be revoked; a revoked or expired token is refused like an unknown one.
+Every revocation also changes the shared marker of hub/token_epoch.py, which
+tells running hubs to forget the tokens they remember (hub/token_cache.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sqlite_utils
 
 from hub.database import new_id, now
 from hub.errors import Forbidden, NotFound, Unauthorized
+from hub.token_epoch import bump_token_epoch
 
 SCOPES = ("device", "user", "admin")
 TOKEN_PREFIX = {"device": "kozo_dev_", "user": "kozo_usr_", "admin": "kozo_adm_",
@@ -35,6 +38,7 @@ class Principal:
     device_id: str | None = None
     instrument_id: str | None = None  # a device's own instrument
     name: str = ""
+    expires: float | None = None  # epoch seconds; None: never
 
     @property
     def actor(self) -> str:
@@ -102,7 +106,7 @@ def authenticate(db: sqlite_utils.Database, secret: str, *, kind: str = "api") -
         raise Unauthorized("this token has expired", code="invalid_token")
     return Principal(scope=row["scope"], token_id=row["id"], user_id=row["user_id"],
                      device_id=row["device_id"], instrument_id=row["instrument_id"],
-                     name=row["name"] or "")
+                     name=row["name"] or "", expires=row["expires"])
 
 
 def revoke_token(db: sqlite_utils.Database, token_id_or_secret: str) -> str:
@@ -114,6 +118,7 @@ def revoke_token(db: sqlite_utils.Database, token_id_or_secret: str) -> str:
     with db.atomic():
         db.execute("UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL",
                    [now(), rows[0]["id"]])
+    bump_token_epoch(db)
     return rows[0]["id"]
 
 
@@ -124,4 +129,5 @@ def revoke_tokens_of(db: sqlite_utils.Database, *, user_id: str | None = None,
     with db.atomic():
         cursor = db.execute(f"UPDATE tokens SET revoked = ? WHERE {column} = ? "
                             "AND revoked IS NULL", [now(), value])
+    bump_token_epoch(db)
     return cursor.rowcount

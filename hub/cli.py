@@ -68,9 +68,12 @@ def run_serve(args: argparse.Namespace) -> int:
     from hub.logs import configure_logging
 
     config = config_from(args)
-    configure_logging(config.log_level)
-    web.run_app(create_app(config), host=config.host, port=config.port, access_log=None,
-                print=lambda message: print(message, file=sys.stderr))
+    logging = configure_logging(config.log_level)
+    try:
+        web.run_app(create_app(config), host=config.host, port=config.port, access_log=None,
+                    print=lambda message: print(message, file=sys.stderr))
+    finally:
+        logging.stop()
     return 0
 
 

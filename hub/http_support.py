@@ -14,9 +14,9 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from hub.auth import Principal, authenticate
+from hub.auth import Principal
 from hub.errors import HubError, Unauthorized
-from hub.state import DATABASE
+from hub.state import DATABASE, TOKENS
 
 SESSION_COOKIE = "kozo_session"
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)  # set once the caller is known
@@ -56,15 +56,15 @@ def caller(request: web.Request) -> Principal:
     known = request.get(PRINCIPAL_KEY)
     if known is not None:
         return known
-    db = request.app[DATABASE]
+    db, tokens = request.app[DATABASE], request.app[TOKENS]
     header = request.headers.get("Authorization", "")
     if header:
         kind, _, secret = header.partition(" ")
         if kind.lower() != "bearer" or not secret.strip():
             raise Unauthorized("use Authorization: Bearer TOKEN", code="invalid_token")
-        principal = authenticate(db, secret.strip())
+        principal = tokens.authenticate(db, secret.strip())
     elif SESSION_COOKIE in request.cookies and request.method in ("GET", "HEAD"):
-        principal = authenticate(db, request.cookies[SESSION_COOKIE], kind="session")
+        principal = tokens.authenticate(db, request.cookies[SESSION_COOKIE], kind="session")
     else:
         raise Unauthorized("this needs a token: Authorization: Bearer TOKEN",
                            code="missing_token")

@@ -25,12 +25,12 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 from yarl import URL
 
-from hub.auth import Principal, authenticate
+from hub.auth import Principal
 from hub.errors import BadGateway, Forbidden, HubError, NotFound, Unauthorized
 from hub.http_support import PRINCIPAL_KEY, SESSION_COOKIE, error_response
 from hub.server_api import may_use_server
 from hub.spawners import ServerInfo
-from hub.state import DATABASE, NOTEBOOKS, PROXY_SESSION
+from hub.state import DATABASE, NOTEBOOKS, PROXY_SESSION, TOKENS
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
               "trailer", "trailers", "transfer-encoding", "upgrade", "host", "authorization"}
@@ -44,7 +44,7 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 def proxy_caller(request: web.Request) -> Principal:
     """The caller, by Authorization header (Bearer or token) or same-origin session cookie."""
-    db = request.app[DATABASE]
+    db, tokens = request.app[DATABASE], request.app[TOKENS]
     header = request.headers.get("Authorization", "")
     principal = None
     if header:
@@ -52,14 +52,14 @@ def proxy_caller(request: web.Request) -> Principal:
         try:
             if kind.lower() not in ("bearer", "token") or not secret.strip():
                 raise Unauthorized("use Authorization: Bearer TOKEN", code="invalid_token")
-            principal = authenticate(db, secret.strip())
+            principal = tokens.authenticate(db, secret.strip())
         except Unauthorized:
             # JupyterLab in the browser sends its own server's token (from the page) beside
             # the hub's session cookie: the cookie decides then. Without one, refuse.
             if SESSION_COOKIE not in request.cookies:
                 raise
     if principal is None and SESSION_COOKIE in request.cookies:
-        principal = authenticate(db, request.cookies[SESSION_COOKIE], kind="session")
+        principal = tokens.authenticate(db, request.cookies[SESSION_COOKIE], kind="session")
         unsafe = request.method not in SAFE_METHODS or _is_websocket(request)
         if unsafe and not _same_origin(request):
             raise Forbidden("a cross-site request cannot use the hub's session",

@@ -14,9 +14,11 @@ from hub.file_writer import FileWriter
 from hub.metrics import HubMetrics
 from hub.model_registry import ModelRegistry
 from hub.notebooks import Notebooks
+from hub.token_cache import TokenCache
 
 CONFIG = web.AppKey("config", HubConfig)
 DATABASE = web.AppKey("database", sqlite_utils.Database)
+TOKENS = web.AppKey("tokens", TokenCache)  # authenticated tokens remembered between requests
 CHUNKS = web.AppKey("chunks", LocalChunkStore)
 MODELS = web.AppKey("models", ModelRegistry)
 FILE_WRITER = web.AppKey("file_writer", FileWriter)

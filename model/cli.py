@@ -174,8 +174,7 @@ def add_generator_commands(model_commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--out", type=Path, required=True, help="folder for CIFs and summary")
     generate.add_argument("--guidance", type=float, help="classifier-free guidance strength w "
                           "(0: conditional only; default: the generator's)")
-    generate.add_argument("--steps", type=int, help="reverse-diffusion steps (default: the "
-                                                    "generator's)")
+    add_sampling_arguments(generate)
     generate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     generate.add_argument("--threads", type=int, default=1,
                           help="torch threads (default: 1; small models gain nothing from more)")
@@ -208,8 +207,7 @@ def add_generator_commands(model_commands: argparse._SubParsersAction) -> None:
                           help="only the crystals of --data that the generator held out as its "
                                "test (never trained on) or validation split (ids in "
                                "generator.json)")
-    evaluate.add_argument("--steps", type=int, help="reverse-diffusion steps (default: the "
-                                                    "generator's)")
+    add_sampling_arguments(evaluate)
     evaluate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     evaluate.add_argument("--threads", type=int, default=1,
                           help="torch threads (default: 1; small models gain nothing from more)")
@@ -243,6 +241,31 @@ def add_generator_argument(parser: argparse.ArgumentParser) -> None:
                         help="generator folder (weights.pt + generator.json, e.g. "
                              "RUN/generator), or a shipped generator's name (default: "
                              "perovskite-csp for a given composition, perovskite otherwise)")
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--steps", type=int, help="reverse-diffusion steps (default: the "
+                                                  "generator's)")
+    parser.add_argument("--step-lr", type=float, help="Langevin corrector step at the smallest "
+                        "noise, growing as (σ/σ_min)² (default: the generator's)")
+    parser.add_argument("--corrector-steps", type=int, help="Langevin corrector steps per "
+                        "reverse step, 0 for none (default: the generator's)")
+
+
+def _sampling_settings(args: argparse.Namespace, description: dict) -> dict:
+    """The generator's description with the sampling settings given on the command line."""
+    from model.generative.requests import GenerationRequestError
+
+    if args.steps is not None and args.steps < 1:
+        raise GenerationRequestError(f"--steps must be at least 1; got {args.steps}")
+    if args.step_lr is not None and not args.step_lr >= 0:
+        raise GenerationRequestError(f"--step-lr must be zero or positive; got {args.step_lr}")
+    if args.corrector_steps is not None and args.corrector_steps < 0:
+        raise GenerationRequestError(f"--corrector-steps must be zero or more; got "
+                                     f"{args.corrector_steps}")
+    given = {"sampling_steps": args.steps, "step_lr": args.step_lr,
+             "corrector_steps": args.corrector_steps}
+    return description | {k: v for k, v in given.items() if v is not None}
 
 
 def _set_threads(threads: int) -> None:
@@ -280,11 +303,10 @@ def run_generate(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise GenerationRequestError(f"-n must be at least 1; got {args.n}")
-    if args.steps is not None and args.steps < 1:
-        raise GenerationRequestError(f"--steps must be at least 1; got {args.steps}")
     _set_threads(args.threads)
     model, description = load_generator(default_generator(args.generator,
                                                           args.composition is not None))
+    description = _sampling_settings(args, description)
     conditions = dict(parse_property(text, model.properties) for text in args.conditions)
     composition = None if args.composition is None else \
         parse_composition(args.composition, model.vocabulary)
@@ -293,8 +315,7 @@ def run_generate(args: argparse.Namespace) -> int:
                                      "composition (mode csp): give --composition, e.g. SrTiO3")
     property_model = _property_model(args.property_model)
     samples = sample_crystals(model, description, args.n, composition=composition,
-                              conditions=conditions, guidance=args.guidance, steps=args.steps,
-                              seed=args.seed)
+                              conditions=conditions, guidance=args.guidance, seed=args.seed)
     rows = write_samples(samples, args.out, property_model)
     print(f"{len(rows)} crystals in {args.out} (CIFs and summary.csv)")
     for row in rows:
@@ -317,8 +338,9 @@ def run_evaluate_generator(args: argparse.Namespace) -> int:
         raise KozoError("give --data (held-out crystals) or --split test|validation")
     _set_threads(args.threads)
     model, description = load_generator(default_generator(args.generator, True))
+    description = _sampling_settings(args, description)
     args.data = args.data or description.get("data", [])
-    result = assess_generator(model, description, args.data, limit=args.limit, steps=args.steps,
+    result = assess_generator(model, description, args.data, limit=args.limit,
                               seed=args.seed, property_model=_property_model(args.property_model),
                               split=args.split)
     if args.plot and result.property_values:

@@ -34,7 +34,7 @@ class GeneratorAssessment:
 
 
 def assess_generator(model: CrystalDiffusion, description: dict, data: str | list, *,
-                     limit: int | None = None, steps: int | None = None, seed: int = 0,
+                     limit: int | None = None, seed: int = 0,
                      property_model: Path | None = None,
                      split: str | None = None) -> GeneratorAssessment:
     """split: "test" or "validation" keeps only the crystals of `data` that the generator
@@ -47,11 +47,11 @@ def assess_generator(model: CrystalDiffusion, description: dict, data: str | lis
     references = [_pymatgen(s.structure) for s in samples_in]
     slots = sample_crystals(model, description, len(samples_in),
                             compositions=[s.structure.numbers.tolist() for s in samples_in],
-                            steps=steps, seed=seed)
+                            seed=seed)
     metrics = csp_metrics([to_pymatgen(c) for c in slots], references)
     metrics["skipped"] = len(samples) - len(samples_in)
     if model.mode == "de_novo":
-        free = sample_crystals(model, description, len(samples_in), steps=steps, seed=seed + 1)
+        free = sample_crystals(model, description, len(samples_in), seed=seed + 1)
         metrics |= de_novo_metrics([to_pymatgen(c) for c in free])
         metrics["n"] = len(samples_in)
     assessment = GeneratorAssessment(metrics=metrics)

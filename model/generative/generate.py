@@ -25,11 +25,12 @@ def sample_crystals(model: CrystalDiffusion, description: dict, n: int, *,
                     composition: list[int] | None = None,
                     compositions: list[list[int]] | None = None,
                     conditions: dict[str, float] | None = None, guidance: float | None = None,
-                    steps: int | None = None, seed: int = 0, batch_size: int = 64
+                    seed: int = 0, batch_size: int = 64
                     ) -> list[Sample]:
     """n crystals. With `composition` (atomic numbers of the cell) every one has it; with
     `compositions` crystal k has compositions[k]; else (de novo) atom counts are drawn from
-    those seen in training."""
+    those seen in training. Sampling follows the description's sampling_steps, step_lr and
+    corrector_steps."""
     rng = np.random.default_rng(seed)
     if composition is not None:
         compositions = [composition] * n
@@ -52,7 +53,7 @@ def sample_crystals(model: CrystalDiffusion, description: dict, n: int, *,
         samples += model.sample(
             counts[part], None if types is None else types[part], properties[part],
             guidance=description.get("guidance", 1.0) if guidance is None else guidance,
-            steps=steps or description.get("sampling_steps", 200),
+            steps=description.get("sampling_steps", 200),
             corrector_steps=description.get("corrector_steps", 1),
             step_lr=description.get("step_lr", 1e-5), seed=seed + start)
     return samples

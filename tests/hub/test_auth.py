@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
+import time
+
 import pytest
 
 from hub.auth import hash_password, issue_token, revoke_token, revoke_tokens_of, verify_password
 from hub.database import open_database
+from hub.state import DATABASE
 
 
 async def me(client, token: str):
@@ -87,3 +93,48 @@ def test_a_password_verifies_only_itself():
     assert not verify_password("a long passphrase", None)
     assert not verify_password("a long passphrase", "scrypt$garbage")
     assert hash_password("a long passphrase") != stored  # a fresh salt each time
+
+
+@pytest.mark.asyncio
+async def test_a_remembered_token_needs_no_database_read(hub):
+    client, facility = hub
+    assert (await me(client, facility.tokens["alice"])).status == 200
+    statements: list[str] = []
+    client.app[DATABASE].conn.set_trace_callback(statements.append)
+    try:
+        assert (await me(client, facility.tokens["alice"])).status == 200
+    finally:
+        client.app[DATABASE].conn.set_trace_callback(None)
+    assert statements, "the request read nothing: the trace is not working"
+    assert not [s for s in statements if "tokens" in s], statements
+
+
+@pytest.mark.asyncio
+async def test_a_remembered_token_revoked_by_another_process_fails_at_once(hub):
+    client, facility = hub
+    token = facility.tokens["alice"]
+    assert (await me(client, token)).status == 200
+    assert (await me(client, token)).status == 200  # now answered from memory
+    revoked = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "kozo", "hub", "admin", "token", "revoke", token,
+                         "--data", str(facility.config.data_dir)], capture_output=True, text=True)
+    assert revoked.returncode == 0, revoked.stderr
+    answer = await me(client, token)
+    assert answer.status == 401
+    assert (await answer.json())["error"]["message"] == "this token was revoked"
+    assert (await me(client, facility.tokens["bob"])).status == 200
+
+
+@pytest.mark.asyncio
+async def test_a_remembered_token_is_refused_once_it_expires(hub):
+    client, facility = hub
+    db = open_database(facility.config.database_path)
+    lifetime = 1.0  # seconds
+    _, brief = issue_token(db, "user", user_id=facility.ids["alice"], days=lifetime / 86400)
+    issued = time.time()
+    assert (await me(client, brief)).status == 200
+    assert (await me(client, brief)).status == 200
+    await asyncio.sleep(max(0.0, issued + lifetime + 0.05 - time.time()))
+    answer = await me(client, brief)
+    assert answer.status == 401
+    assert (await answer.json())["error"]["message"] == "this token has expired"

@@ -48,7 +48,7 @@ async def test_the_openapi_description_matches_the_routes_exactly(hub):
 async def test_logs_are_json_lines_and_never_hold_secrets(hub, aiohttp_client):
     client, facility = hub
     stream = io.StringIO()
-    configure_logging("INFO", stream)
+    writer = configure_logging("INFO", stream)
     try:
         await client.get("/api/v1/me", headers=facility.auth("alice"))
         await client.get("/api/v1/me", headers={"Authorization": "Bearer kozo_usr_guessed"})
@@ -62,6 +62,7 @@ async def test_logs_are_json_lines_and_never_hold_secrets(hub, aiohttp_client):
         await client.get("/", cookies={"kozo_session": session})
         await client.post("/login", data={"name": "alice", "password": "wrong-password-x"})
     finally:
+        writer.stop()
         logging.getLogger("kozo").handlers.clear()
     text = stream.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]
@@ -90,3 +91,21 @@ async def test_leftovers_of_a_crash_are_swept_at_start_and_live_uploads_are_kept
         await asyncio.sleep(0.02)
     assert not old.exists()
     assert young.exists()
+
+
+async def test_a_logged_failure_keeps_its_traceback_and_fields():
+    stream = io.StringIO()
+    writer = configure_logging("INFO", stream)
+    try:
+        try:
+            {}["missing-key"]
+        except KeyError:
+            logging.getLogger("kozo.hub").exception("unexpected error",
+                                                    extra={"route": "/api/v1/files"})
+    finally:
+        writer.stop()
+        logging.getLogger("kozo").handlers.clear()
+    [entry] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert entry["message"] == "unexpected error" and entry["level"] == "ERROR"
+    assert entry["route"] == "/api/v1/files"
+    assert "KeyError: 'missing-key'" in entry["exception"]

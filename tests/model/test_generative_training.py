@@ -145,6 +145,21 @@ def test_generate_writes_cifs_that_parse_back_with_the_composition_asked(trained
     assert "crystal_002.cif" in capsys.readouterr().out
 
 
+def test_the_corrector_settings_given_change_the_sampling(trained, tmp_path):
+    def fractional_coordinates(*settings: str) -> np.ndarray:
+        out = tmp_path / "-".join(settings or ("default",))
+        assert main(["model", "generate", "--generator", str(trained.artifact), "--composition",
+                     "SrTiO3", "-n", "2", "--steps", "5", "--property-model", "none",
+                     "--out", str(out), *settings]) == 0
+        return np.concatenate([Structure.from_file(path).frac_coords
+                               for path in sorted(out.glob("*.cif"))])
+
+    default = fractional_coordinates()
+    assert np.allclose(fractional_coordinates("--step-lr", "1e-5"), default, atol=1e-6)
+    assert not np.allclose(fractional_coordinates("--step-lr", "1e-3"), default, atol=1e-3)
+    assert not np.allclose(fractional_coordinates("--corrector-steps", "0"), default, atol=1e-3)
+
+
 def test_evaluate_generator_prints_match_rate_and_rmse_as_json(trained, data_file, capsys):
     code = main(["model", "evaluate-generator", "--generator", str(trained.artifact),
                  "--data", str(data_file), "--limit", "4", "--steps", "5", "--json"])
@@ -183,6 +198,9 @@ def test_a_test_split_is_held_out_of_training_and_evaluated_alone(data_file, tmp
     (["--composition", "SrTiO3", "--property", "heat_all=warm"], "NAME=VALUE"),
     (["--composition", "SrTiO3", "--property", "density=3"], "conditioned on heat_all, ind_gap"),
     ([], "give --composition"),
+    (["--composition", "SrTiO3", "--steps", "0"], "--steps must be at least 1"),
+    (["--composition", "SrTiO3", "--step-lr=-1e-6"], "--step-lr must be zero or positive"),
+    (["--composition", "SrTiO3", "--corrector-steps", "-1"], "--corrector-steps must be"),
 ])
 def test_mistakes_in_a_generate_request_are_one_line_and_exit_2(trained, tmp_path, capsys,
                                                                 arguments, message):
