@@ -250,6 +250,9 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
                         "noise, growing as (σ/σ_min)² (default: the generator's)")
     parser.add_argument("--corrector-steps", type=int, help="Langevin corrector steps per "
                         "reverse step, 0 for none (default: the generator's)")
+    parser.add_argument("--corrector-start", type=float, metavar="T",
+                        help="run the corrector only from diffusion time T (1: pure noise) "
+                             "down to 0 (default: the generator's)")
 
 
 def _sampling_settings(args: argparse.Namespace, description: dict) -> dict:
@@ -263,8 +266,11 @@ def _sampling_settings(args: argparse.Namespace, description: dict) -> dict:
     if args.corrector_steps is not None and args.corrector_steps < 0:
         raise GenerationRequestError(f"--corrector-steps must be zero or more; got "
                                      f"{args.corrector_steps}")
+    if args.corrector_start is not None and not 0 <= args.corrector_start <= 1:
+        raise GenerationRequestError(f"--corrector-start is a diffusion time in [0, 1]; got "
+                                     f"{args.corrector_start}")
     given = {"sampling_steps": args.steps, "step_lr": args.step_lr,
-             "corrector_steps": args.corrector_steps}
+             "corrector_steps": args.corrector_steps, "corrector_start": args.corrector_start}
     return description | {k: v for k, v in given.items() if v is not None}
 
 

@@ -37,6 +37,7 @@ class GeneratorConfig:
     sampling_steps: int = 200  # default reverse-diffusion steps of `kozo model generate`
     corrector_steps: int = 1  # Langevin corrector steps per step (coordinates)
     step_lr: float = 1e-5  # Langevin step at σ_min; grows as (σ/σ_min)² (DiffCSP)
+    corrector_start: float = 1.0  # the corrector runs at diffusion times t ≤ this only
     guidance: float = 1.0  # default classifier-free guidance strength w
     output: str = "runs/generator"
     name: str = "generator"
@@ -55,6 +56,9 @@ class GeneratorConfig:
         if not 0 < self.sigma_min < self.sigma_max <= 1.0:
             raise ConfigError(f"need 0 < sigma_min < sigma_max ≤ 1 (fractional units); got "
                               f"{self.sigma_min}, {self.sigma_max}")
+        if not 0 <= self.corrector_start <= 1:
+            raise ConfigError(f"corrector_start is a diffusion time in [0, 1]; got "
+                              f"{self.corrector_start}")
         if not self.cutoff > 0 or not self.learning_rate > 0:
             raise ConfigError("cutoff (Å) and learning_rate must be positive")
         if not 0 < self.val_fraction < 1:

@@ -129,10 +129,13 @@ class CrystalDiffusion(nn.Module):
     def sample(self, counts: list[int], types: list[list[int]] | None = None,
                properties: np.ndarray | None = None, *, guidance: float = 1.0,
                steps: int = 200, corrector_steps: int = 1, step_lr: float = 1e-5,
+               corrector_start: float = 1.0,
                seed: int = 0) -> list[Sample]:
         """Crystals with `counts` atoms each. types: per crystal, vocabulary indices of its
         atoms (required in CSP mode; in de novo mode they are imposed by replacement).
-        properties [n, n_properties] raw units, NaN for no condition."""
+        properties [n, n_properties] raw units, NaN for no condition. The Langevin corrector
+        runs at diffusion times t ≤ corrector_start only (1: throughout, as DiffCSP): early,
+        large corrector moves trade matches for precision."""
         if self.mode == "csp" and types is None:
             raise ValueError("CSP mode needs the types of every atom")
         generator = torch.Generator().manual_seed(seed)
@@ -164,7 +167,8 @@ class CrystalDiffusion(nn.Module):
                     a_bar_t.sqrt() * fixed + (1 - a_bar_t).sqrt() * torch.randn(
                         a.shape, generator=generator)
             root_norm = torch.sqrt(self.score_norm(sigma_t.reshape(1)))
-            for _ in range(corrector_steps if k < steps - 1 else 0):  # Langevin at σ_t
+            correct = k < steps - 1 and float(t) <= corrector_start
+            for _ in range(corrector_steps if correct else 0):  # Langevin at σ_t
                 score = self._guided(f, y, a, gi, tt, standardised, present, guidance)[0] \
                     * root_norm
                 size = step_lr * (sigma_t / self.sigma_min) ** 2

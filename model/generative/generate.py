@@ -29,8 +29,8 @@ def sample_crystals(model: CrystalDiffusion, description: dict, n: int, *,
                     ) -> list[Sample]:
     """n crystals. With `composition` (atomic numbers of the cell) every one has it; with
     `compositions` crystal k has compositions[k]; else (de novo) atom counts are drawn from
-    those seen in training. Sampling follows the description's sampling_steps, step_lr and
-    corrector_steps."""
+    those seen in training. Sampling follows the description's sampling_steps, step_lr,
+    corrector_steps and corrector_start."""
     rng = np.random.default_rng(seed)
     if composition is not None:
         compositions = [composition] * n
@@ -55,7 +55,8 @@ def sample_crystals(model: CrystalDiffusion, description: dict, n: int, *,
             guidance=description.get("guidance", 1.0) if guidance is None else guidance,
             steps=description.get("sampling_steps", 200),
             corrector_steps=description.get("corrector_steps", 1),
-            step_lr=description.get("step_lr", 1e-5), seed=seed + start)
+            step_lr=description.get("step_lr", 1e-5),
+            corrector_start=description.get("corrector_start", 1.0), seed=seed + start)
     return samples
 
 

@@ -192,7 +192,8 @@ def _train(config: GeneratorConfig, resume: bool, show_progress: bool) -> Genera
         "name": config.name, "version": config.version, "units": units,
         "atom_counts": {int(c): int(n) for c, n in zip(counts, frequency, strict=True)},
         "sampling_steps": config.sampling_steps, "corrector_steps": config.corrector_steps,
-        "step_lr": config.step_lr, "guidance": config.guidance, "best_epoch": best_epoch,
+        "step_lr": config.step_lr, "corrector_start": config.corrector_start,
+        "guidance": config.guidance, "best_epoch": best_epoch,
         "best_val_loss": best_loss, "data": config.data,
         "validation_ids": [crystals.ids[k] for k in splits["val"]],
         "test_ids": [crystals.ids[k] for k in splits["test"]]})

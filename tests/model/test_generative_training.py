@@ -157,7 +157,11 @@ def test_the_corrector_settings_given_change_the_sampling(trained, tmp_path):
     default = fractional_coordinates()
     assert np.allclose(fractional_coordinates("--step-lr", "1e-5"), default, atol=1e-6)
     assert not np.allclose(fractional_coordinates("--step-lr", "1e-3"), default, atol=1e-3)
-    assert not np.allclose(fractional_coordinates("--corrector-steps", "0"), default, atol=1e-3)
+    without = fractional_coordinates("--corrector-steps", "0")
+    assert not np.allclose(without, default, atol=1e-3)
+    assert np.allclose(fractional_coordinates("--corrector-start", "0"), without, atol=1e-6)
+    late = fractional_coordinates("--corrector-start", "0.5")
+    assert not np.allclose(late, without, atol=1e-3) and not np.allclose(late, default, atol=1e-3)
 
 
 def test_evaluate_generator_prints_match_rate_and_rmse_as_json(trained, data_file, capsys):
@@ -201,6 +205,7 @@ def test_a_test_split_is_held_out_of_training_and_evaluated_alone(data_file, tmp
     (["--composition", "SrTiO3", "--steps", "0"], "--steps must be at least 1"),
     (["--composition", "SrTiO3", "--step-lr=-1e-6"], "--step-lr must be zero or positive"),
     (["--composition", "SrTiO3", "--corrector-steps", "-1"], "--corrector-steps must be"),
+    (["--composition", "SrTiO3", "--corrector-start", "2"], "diffusion time in [0, 1]"),
 ])
 def test_mistakes_in_a_generate_request_are_one_line_and_exit_2(trained, tmp_path, capsys,
                                                                 arguments, message):
