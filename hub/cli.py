@@ -68,12 +68,12 @@ def run_serve(args: argparse.Namespace) -> int:
     from hub.logs import configure_logging
 
     config = config_from(args)
-    logging = configure_logging(config.log_level)
+    log_writer = configure_logging(config.log_level)
     try:
         web.run_app(create_app(config), host=config.host, port=config.port, access_log=None,
                     print=lambda message: print(message, file=sys.stderr))
     finally:
-        logging.stop()
+        log_writer.stop()
     return 0
 
 
