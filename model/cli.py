@@ -335,7 +335,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_evaluate_generator(args: argparse.Namespace) -> int:
     from model.generative.artifact import default_generator, load_generator
-    from model.generative.assessment import assess_generator
+    from model.generative.assessment import assess_generator, training_data
     from model.plots import plot_property_histogram
 
     if args.limit is not None and args.limit < 1:
@@ -345,7 +345,7 @@ def run_evaluate_generator(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     model, description = load_generator(default_generator(args.generator, True))
     description = _sampling_settings(args, description)
-    args.data = args.data or description.get("data", [])
+    args.data = args.data or training_data(description)
     result = assess_generator(model, description, args.data, limit=args.limit,
                               seed=args.seed, property_model=_property_model(args.property_model),
                               split=args.split)

@@ -70,6 +70,20 @@ def assess_generator(model: CrystalDiffusion, description: dict, data: str | lis
     return assessment
 
 
+def training_data(description: dict) -> list[str]:
+    """The data paths a generator recorded, as given at training time. A relative one that
+    is not there from the working directory is taken from the repository root, where the
+    shipped configurations are run, so that --split works from any directory."""
+    root = Path(__file__).resolve().parents[2]
+    paths = []
+    for given in description.get("data", []):
+        path = Path(given)
+        if not path.is_absolute() and not path.exists() and (root / path).exists():
+            path = root / path
+        paths.append(str(path))
+    return paths
+
+
 def held_out(samples: list, description: dict, split: str) -> list:
     """The samples whose ids the generator recorded for `split` (it never trained on them)."""
     key = {"test": "test_ids", "validation": "validation_ids"}[split]

@@ -4,6 +4,7 @@ commands write parseable CIFs, score themselves, and refuse mistakes in one line
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
 from kozo.cli import main
+from model.generative.assessment import training_data
 from model.generative.config import GeneratorConfig
 from model.generative.crystals import CrystalSet, collate_crystals
 from model.generative.diffusion import CrystalDiffusion
@@ -192,6 +194,15 @@ def test_a_test_split_is_held_out_of_training_and_evaluated_alone(data_file, tmp
                  "--split", "test", "--steps", "3"])
     error = capsys.readouterr().err
     assert code == 2 and "recorded no test split" in error and len(error.splitlines()) == 1
+
+
+def test_recorded_relative_data_paths_are_found_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "here.csv").write_text("id\n")
+    found = training_data({"data": ["model/configs/generator-perovskite-csp.toml", "here.csv",
+                                    "nowhere.csv"]})
+    assert Path(found[0]).is_absolute() and Path(found[0]).is_file()
+    assert found[1:] == ["here.csv", "nowhere.csv"]
 
 
 @pytest.mark.parametrize("arguments, message", [
