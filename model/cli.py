@@ -257,21 +257,19 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _sampling_settings(args: argparse.Namespace, description: dict) -> dict:
     """The generator's description with the sampling settings given on the command line."""
+    from model.generative.config import SAMPLING_LIMITS, sampler_argument, sampling_problem
     from model.generative.requests import GenerationRequestError
 
-    if args.steps is not None and args.steps < 1:
-        raise GenerationRequestError(f"--steps must be at least 1; got {args.steps}")
-    if args.step_lr is not None and not args.step_lr >= 0:
-        raise GenerationRequestError(f"--step-lr must be zero or positive; got {args.step_lr}")
-    if args.corrector_steps is not None and args.corrector_steps < 0:
-        raise GenerationRequestError(f"--corrector-steps must be zero or more; got "
-                                     f"{args.corrector_steps}")
-    if args.corrector_start is not None and not 0 <= args.corrector_start <= 1:
-        raise GenerationRequestError(f"--corrector-start is a diffusion time in [0, 1]; got "
-                                     f"{args.corrector_start}")
-    given = {"sampling_steps": args.steps, "step_lr": args.step_lr,
-             "corrector_steps": args.corrector_steps, "corrector_start": args.corrector_start}
-    return description | {k: v for k, v in given.items() if v is not None}
+    given = {}
+    for key in SAMPLING_LIMITS:
+        option = sampler_argument(key)
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if problem := sampling_problem(key, value):
+            raise GenerationRequestError(f"--{option.replace('_', '-')} {problem}")
+        given[key] = value
+    return description | given
 
 
 def _set_threads(threads: int) -> None:
@@ -359,8 +357,9 @@ def run_evaluate_generator(args: argparse.Namespace) -> int:
                           for k, v in result.metrics.items()}))
         return 0
     m = result.metrics
-    print(f"CSP on {', '.join(args.data)}{f' ({args.split} split)' if args.split else ''}: match rate {m['match_rate']:.1f} %, RMSE {m['rmse']:.4f} "
-          f"(n = {m['n']}, skipped {m['skipped']} with unseen elements)")
+    split = f" ({args.split} split)" if args.split else ""
+    print(f"CSP on {', '.join(args.data)}{split}: match rate {m['match_rate']:.1f} %, "
+          f"RMSE {m['rmse']:.4f} (n = {m['n']}, skipped {m['skipped']} with unseen elements)")
     if "structural_validity" in m:
         print(f"de novo: structural validity {m['structural_validity']:.1f} %, compositional "
               f"validity {m['compositional_validity']:.1f} %, uniqueness {m['uniqueness']:.1f} %")

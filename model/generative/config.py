@@ -7,6 +7,27 @@ from dataclasses import dataclass, field
 
 from model.training.config import ConfigError
 
+# How a generator samples: configuration keys, stored in generator.json, overridable on the
+# command line; each with the condition it must meet and the words for when it does not.
+SAMPLING_LIMITS = {
+    "sampling_steps": (lambda value: value >= 1, "must be at least 1"),
+    "corrector_steps": (lambda value: value >= 0, "must be zero or more"),
+    "step_lr": (lambda value: value >= 0, "must be zero or positive"),
+    "corrector_start": (lambda value: 0 <= value <= 1, "is a diffusion time in [0, 1]"),
+}
+
+
+def sampler_argument(key: str) -> str:
+    """The name of a sampling setting as CrystalDiffusion.sample's argument and as the
+    command-line option: `steps` for sampling_steps, the key itself otherwise."""
+    return "steps" if key == "sampling_steps" else key
+
+
+def sampling_problem(key: str, value: float) -> str | None:
+    """What is wrong with one sampling setting ("must be at least 1; got 0"), or None."""
+    acceptable, requirement = SAMPLING_LIMITS[key]
+    return None if acceptable(value) else f"{requirement}; got {value}"
+
 
 @dataclass
 class GeneratorConfig:
@@ -48,7 +69,7 @@ class GeneratorConfig:
             raise ConfigError("data is required: one or more CDVAE CSV paths")
         if self.mode not in ("csp", "de_novo"):
             raise ConfigError(f"mode must be 'csp' or 'de_novo'; got {self.mode!r}")
-        for name in ("features", "layers", "batch_size", "epochs", "threads", "sampling_steps"):
+        for name in ("features", "layers", "batch_size", "epochs", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1; got {getattr(self, name)}")
         if not 0 <= self.condition_dropout <= 1:
@@ -56,9 +77,9 @@ class GeneratorConfig:
         if not 0 < self.sigma_min < self.sigma_max <= 1.0:
             raise ConfigError(f"need 0 < sigma_min < sigma_max ≤ 1 (fractional units); got "
                               f"{self.sigma_min}, {self.sigma_max}")
-        if not 0 <= self.corrector_start <= 1:
-            raise ConfigError(f"corrector_start is a diffusion time in [0, 1]; got "
-                              f"{self.corrector_start}")
+        for key in SAMPLING_LIMITS:
+            if problem := sampling_problem(key, getattr(self, key)):
+                raise ConfigError(f"{key} {problem}")
         if not self.cutoff > 0 or not self.learning_rate > 0:
             raise ConfigError("cutoff (Å) and learning_rate must be positive")
         if not 0 < self.val_fraction < 1:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.generative.config import SAMPLING_LIMITS, sampler_argument
 from model.generative.diffusion import CrystalDiffusion, Sample
 from model.generative.evaluation import to_pymatgen
 from model.structure_files import Structure
@@ -47,16 +48,15 @@ def sample_crystals(model: CrystalDiffusion, description: dict, n: int, *,
     properties = np.full((n, len(model.properties)), np.nan)
     for name, value in (conditions or {}).items():
         properties[:, model.properties.index(name)] = value
+    settings = {sampler_argument(key): description[key]
+                for key in SAMPLING_LIMITS if key in description}  # else the sampler's own
     samples = []
     for start in range(0, n, batch_size):
         part = slice(start, start + batch_size)
         samples += model.sample(
             counts[part], None if types is None else types[part], properties[part],
             guidance=description.get("guidance", 1.0) if guidance is None else guidance,
-            steps=description.get("sampling_steps", 200),
-            corrector_steps=description.get("corrector_steps", 1),
-            step_lr=description.get("step_lr", 1e-5),
-            corrector_start=description.get("corrector_start", 1.0), seed=seed + start)
+            seed=seed + start, **settings)
     return samples
 
 

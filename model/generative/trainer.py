@@ -22,7 +22,7 @@ import torch
 
 from model.datasets import read_dataset
 from model.generative.artifact import save_generator
-from model.generative.config import GeneratorConfig
+from model.generative.config import SAMPLING_LIMITS, GeneratorConfig
 from model.generative.crystals import CrystalSet, collate_crystals, crystals_from_dataset
 from model.generative.diffusion import CrystalDiffusion, Normalisation
 from model.generative.lattice import lattice_to_vector
@@ -191,8 +191,7 @@ def _train(config: GeneratorConfig, resume: bool, show_progress: bool) -> Genera
     artifact = save_generator(model, output / "generator", {
         "name": config.name, "version": config.version, "units": units,
         "atom_counts": {int(c): int(n) for c, n in zip(counts, frequency, strict=True)},
-        "sampling_steps": config.sampling_steps, "corrector_steps": config.corrector_steps,
-        "step_lr": config.step_lr, "corrector_start": config.corrector_start,
+        **{key: getattr(config, key) for key in SAMPLING_LIMITS},
         "guidance": config.guidance, "best_epoch": best_epoch,
         "best_val_loss": best_loss, "data": config.data,
         "validation_ids": [crystals.ids[k] for k in splits["val"]],
