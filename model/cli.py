@@ -185,14 +185,15 @@ def add_generator_commands(model_commands: argparse._SubParsersAction) -> None:
 
     evaluate = add_command(
         model_commands, "evaluate-generator", help="score a generator on held-out crystals",
-        description="For each crystal of --data, generate one of the same composition and\n"
-                    "match it with pymatgen's StructureMatcher(stol=0.5, angle_tol=10,\n"
-                    "ltol=0.3): match rate (%%) and RMSE (normalised by (V/N)^1/3), as in\n"
-                    "CDVAE/DiffCSP. A de novo generator also reports structural validity (no\n"
-                    "pair closer than 0.5 Å), compositional validity (charge neutrality by\n"
-                    "pymatgen's oxidation-state guess) and uniqueness (%%). With a property\n"
-                    "model, the property of each generated crystal is compared with its\n"
-                    "reference's value (MAE; --plot draws both histograms).\n\n"
+        description="For each crystal of --data, generate one of the same composition (with\n"
+                    "--candidates K, the likeliest of K draws by the generator's own\n"
+                    "denoising loss) and match it with pymatgen's StructureMatcher(stol=0.5,\n"
+                    "angle_tol=10, ltol=0.3): match rate (%) and RMSE (normalised by\n"
+                    "(V/N)^1/3), as in CDVAE/DiffCSP. A de novo generator also reports\n"
+                    "structural validity (no pair closer than 0.5 Å), compositional validity\n"
+                    "(charge neutrality by pymatgen's oxidation-state guess) and uniqueness\n"
+                    "(%). With a property model, the property of each generated crystal is\n"
+                    "compared with its reference's value (MAE; --plot draws both histograms).\n\n"
                     "Example:\n"
                     "  kozo model evaluate-generator --generator runs/generator/generator \\\n"
                     "      --data ../shared/data/perov_5/val.csv --limit 100 --json\n"
@@ -253,6 +254,10 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corrector-start", type=float, metavar="T",
                         help="run the corrector only from diffusion time T (1: pure noise) "
                              "down to 0 (default: the generator's)")
+    parser.add_argument("--candidates", type=int, metavar="K",
+                        help="draw K crystals for each one kept, and keep the one the "
+                             "generator finds likeliest (lowest denoising loss); K times the "
+                             "sampling (default: the generator's, 1 if it has none)")
 
 
 def _sampling_settings(args: argparse.Namespace, description: dict) -> dict:

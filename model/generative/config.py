@@ -14,6 +14,7 @@ SAMPLING_LIMITS = {
     "corrector_steps": (lambda value: value >= 0, "must be zero or more"),
     "step_lr": (lambda value: value >= 0, "must be zero or positive"),
     "corrector_start": (lambda value: 0 <= value <= 1, "is a diffusion time in [0, 1]"),
+    "candidates": (lambda value: value >= 1, "must be at least 1"),  # ranking.py: best of k
 }
 
 
@@ -59,6 +60,7 @@ class GeneratorConfig:
     corrector_steps: int = 1  # Langevin corrector steps per step (coordinates)
     step_lr: float = 1e-5  # Langevin step at σ_min; grows as (σ/σ_min)² (DiffCSP)
     corrector_start: float = 1.0  # the corrector runs at diffusion times t ≤ this only
+    candidates: int = 1  # crystals drawn for each one kept: the likeliest (ranking.py)
     guidance: float = 1.0  # default classifier-free guidance strength w
     output: str = "runs/generator"
     name: str = "generator"

@@ -84,8 +84,18 @@ class CrystalDiffusion(nn.Module):
     def loss(self, batch: CrystalBatch, condition_dropout: float = 0.0,
              generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Per-term mean squared errors (unit scale) of one noised batch."""
+        t = torch.rand(batch.n_graphs, generator=generator) * (1 - 1e-3) + 1e-3  # [G]
+        errors = self.denoising_errors(batch, t, condition_dropout, generator)
+        return {name: error.mean() for name, error in errors.items()}
+
+    def denoising_errors(self, batch: CrystalBatch, t: torch.Tensor,
+                         condition_dropout: float = 0.0,
+                         generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Squared errors of the predicted noises after noising the batch to times t [G],
+        conditioned on its known properties (each crystal's dropped with probability
+        condition_dropout): coordinates and types per atom [N], lattice per crystal [G].
+        The training loss averages them; ranking.py sums them per crystal."""
         n_graphs, gi = batch.n_graphs, batch.graph_index
-        t = torch.rand(n_graphs, generator=generator) * (1 - 1e-3) + 1e-3  # [G]
         sigma = coordinate_sigma(t, self.sigma_min, self.sigma_max)[gi][:, None]  # [N, 1]
         noise_f = torch.randn(batch.fractional.shape, generator=generator)
         fractional_t = wrap(batch.fractional + sigma * noise_f)
@@ -109,11 +119,10 @@ class CrystalDiffusion(nn.Module):
         present = present * keep[:, None]
         predicted_f, predicted_y, predicted_a = self.predict_noise(
             fractional_t, y_t, a_t, gi, t, batch.properties, present)
-        terms = {"coordinates": ((predicted_f - target_f) ** 2).sum(-1).mean(),
-                 "lattice": ((predicted_y - noise_y) ** 2).mean()}
-        terms["types"] = ((predicted_a - noise_a) ** 2).mean() if self.mode == "de_novo" \
-            else torch.zeros(())
-        return terms
+        return {"coordinates": ((predicted_f - target_f) ** 2).sum(-1),
+                "lattice": ((predicted_y - noise_y) ** 2).mean(-1),
+                "types": ((predicted_a - noise_a) ** 2).mean(-1) if self.mode == "de_novo"
+                else torch.zeros(len(gi))}
 
     # -- sampling ------------------------------------------------------------------------
     def _guided(self, fractional, y, a, gi, t, properties, present, guidance):

@@ -17,6 +17,7 @@ import numpy as np
 from model.generative.config import SAMPLING_LIMITS, sampler_argument
 from model.generative.diffusion import CrystalDiffusion, Sample
 from model.generative.evaluation import to_pymatgen
+from model.generative.ranking import best_of, denoising_losses
 from model.structure_files import Structure
 
 SYMPREC = 0.1  # Å
@@ -31,7 +32,8 @@ def sample_crystals(model: CrystalDiffusion, description: dict, n: int, *,
     """n crystals. With `composition` (atomic numbers of the cell) every one has it; with
     `compositions` crystal k has compositions[k]; else (de novo) atom counts are drawn from
     those seen in training. Sampling follows the description's sampling_steps, step_lr,
-    corrector_steps and corrector_start."""
+    corrector_steps and corrector_start; with candidates k > 1, k crystals are drawn for
+    each one returned, the likeliest by the generator's denoising loss (ranking.py)."""
     rng = np.random.default_rng(seed)
     if composition is not None:
         compositions = [composition] * n
@@ -50,13 +52,21 @@ def sample_crystals(model: CrystalDiffusion, description: dict, n: int, *,
         properties[:, model.properties.index(name)] = value
     settings = {sampler_argument(key): description[key]
                 for key in SAMPLING_LIMITS if key in description}  # else the sampler's own
+    candidates = int(settings.pop("candidates", 1))
+    if candidates > 1:  # a crystal's candidates side by side: same atoms, same conditions
+        counts = [c for c in counts for _ in range(candidates)]
+        types = None if types is None else [t for t in types for _ in range(candidates)]
+        properties = np.repeat(properties, candidates, axis=0)
     samples = []
-    for start in range(0, n, batch_size):
+    for start in range(0, len(counts), batch_size):
         part = slice(start, start + batch_size)
         samples += model.sample(
             counts[part], None if types is None else types[part], properties[part],
             guidance=description.get("guidance", 1.0) if guidance is None else guidance,
             seed=seed + start, **settings)
+    if candidates > 1:
+        samples = best_of(candidates, samples,
+                          denoising_losses(model, samples, properties, seed=seed))
     return samples
 
 
