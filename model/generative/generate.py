@@ -17,7 +17,7 @@ import numpy as np
 from model.generative.config import SAMPLING_LIMITS, sampler_argument
 from model.generative.diffusion import CrystalDiffusion, Sample
 from model.generative.evaluation import to_pymatgen
-from model.generative.ranking import best_of, denoising_losses
+from model.generative.ranking import best_of, candidate_losses
 from model.structure_files import Structure
 
 SYMPREC = 0.1  # Å
@@ -66,7 +66,7 @@ def sample_crystals(model: CrystalDiffusion, description: dict, n: int, *,
             seed=seed + start, **settings)
     if candidates > 1:
         samples = best_of(candidates, samples,
-                          denoising_losses(model, samples, properties, seed=seed))
+                          candidate_losses(model, candidates, samples, properties, seed=seed))
     return samples
 
 

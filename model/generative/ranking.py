@@ -48,14 +48,25 @@ def denoising_losses(model: CrystalDiffusion, samples: list[Sample],
     return torch.cat(losses).numpy() if losses else np.zeros(0)
 
 
+def candidate_losses(model: CrystalDiffusion, candidates: int, samples: list[Sample],
+                     properties: np.ndarray | None = None, *, seed: int = 0) -> np.ndarray:
+    """denoising_losses of samples in consecutive groups of `candidates` (the draws for one
+    crystal: the same atoms and conditions), with every draw of a crystal scored under the
+    same noises (common random numbers), so that a comparison within a group carries no
+    noise of its own: the j-th draws of all crystals are scored together, in one layout."""
+    losses = np.empty(len(samples))
+    for j in range(candidates):
+        losses[j::candidates] = denoising_losses(
+            model, samples[j::candidates],
+            None if properties is None else properties[j::candidates], seed=seed)
+    return losses
+
+
 def best_of(candidates: int, samples: list[Sample], losses: np.ndarray) -> list[Sample]:
-    """From samples in consecutive groups of `candidates` (the draws for one crystal), the
-    one of each group with the lowest loss."""
-    chosen = []
-    for start in range(0, len(samples), candidates):
-        group = losses[start:start + candidates]
-        chosen.append(samples[start + int(np.argmin(group))])
-    return chosen
+    """From samples in consecutive groups of `candidates`, the one of each group with the
+    lowest loss."""
+    return [samples[start + int(np.argmin(losses[start:start + candidates]))]
+            for start in range(0, len(samples), candidates)]
 
 
 def _batch(model: CrystalDiffusion, samples: list[Sample],

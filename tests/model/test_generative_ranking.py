@@ -10,7 +10,7 @@ from kozo.cli import main
 from model.generative.artifact import load_generator
 from model.generative.diffusion import Sample
 from model.generative.generate import sample_crystals
-from model.generative.ranking import best_of, denoising_losses
+from model.generative.ranking import best_of, candidate_losses, denoising_losses
 
 CUBIC = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
 
@@ -48,6 +48,17 @@ def test_best_of_takes_the_lowest_loss_of_each_group():
     assert chosen == [samples[1], samples[3]]
 
 
+def test_the_draws_of_one_crystal_are_scored_under_the_same_noises():
+    """Two crystals, each drawn twice identically: scored as candidates, the twins tie;
+    scored as a plain list, each gets noises of its own and they differ."""
+    model, _ = load_generator("perovskite-csp")
+    twins = [perovskite("Sr", "Ti", 0.02, seed=1)] * 2 + [perovskite("Ba", "Zr", 0.02, seed=2)] * 2
+    paired = candidate_losses(model, 2, twins)
+    assert paired[0] == paired[1] and paired[2] == paired[3] and paired[0] != paired[2]
+    plain = denoising_losses(model, twins)
+    assert plain[0] != plain[1] and plain[2] != plain[3]
+
+
 def test_candidates_keep_the_likeliest_of_each_crystals_draws():
     """Two crystals wanted, three candidates each: the result is, for each crystal, the
     draw among its own three that the generator scores lowest."""
@@ -58,7 +69,7 @@ def test_candidates_keep_the_likeliest_of_each_crystals_draws():
                              compositions=compositions, seed=3)
     draws = sample_crystals(model, settings, 6, seed=3,
                             compositions=[c for c in compositions for _ in range(3)])
-    losses = denoising_losses(model, draws, seed=3)
+    losses = candidate_losses(model, 3, draws, seed=3)
     assert losses[0] > min(losses[:3]) and losses[3] > min(losses[3:])  # not the first draws
     for k, crystal in enumerate(chosen):
         group = range(3 * k, 3 * k + 3)
