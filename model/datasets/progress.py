@@ -8,11 +8,12 @@ from typing import Iterable, Iterator, TypeVar
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+def progress(items: Iterable[T], description: str, total: int | None = None,
+             unit: str = "structure") -> Iterator[T]:
     try:
         from tqdm import tqdm
     except ImportError:
         yield from items
         return
-    yield from tqdm(items, desc=description, total=total, unit="structure",
+    yield from tqdm(items, desc=description, total=total, unit=unit,
                     disable=not sys.stderr.isatty(), leave=False)

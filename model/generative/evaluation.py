@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from kernels import neighbor_list
+from model.datasets.progress import progress
 from model.generative.diffusion import Sample
 
 MIN_DISTANCE = 0.5  # Å
@@ -38,7 +39,8 @@ def csp_metrics(generated: Sequence, references: Sequence) -> dict[str, float]:
     Structures generated[k] against references[k]; None in `generated` counts as a miss."""
     structure_matcher = matcher()
     distances = []
-    for candidate, reference in zip(generated, references, strict=True):
+    pairs = zip(generated, references, strict=True)
+    for candidate, reference in progress(pairs, "matching", total=len(references)):
         if candidate is None:
             continue
         with warnings.catch_warnings():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.datasets.progress import progress
 from model.generative.config import SAMPLING_LIMITS, sampler_argument
 from model.generative.diffusion import CrystalDiffusion, Sample
 from model.generative.evaluation import to_pymatgen
@@ -58,7 +59,9 @@ def sample_crystals(model: CrystalDiffusion, description: dict, n: int, *,
         types = None if types is None else [t for t in types for _ in range(candidates)]
         properties = np.repeat(properties, candidates, axis=0)
     samples = []
-    for start in range(0, len(counts), batch_size):
+    batches = range(0, len(counts), batch_size)
+    for start in progress(batches, f"sampling {len(counts)} crystals", total=len(batches),
+                          unit="batch"):
         part = slice(start, start + batch_size)
         samples += model.sample(
             counts[part], None if types is None else types[part], properties[part],

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from model.datasets.progress import progress
 from model.generative.crystals import CrystalBatch
 from model.generative.diffusion import CrystalDiffusion, Sample
 
@@ -55,7 +56,8 @@ def candidate_losses(model: CrystalDiffusion, candidates: int, samples: list[Sam
     same noises (common random numbers), so that a comparison within a group carries no
     noise of its own: the j-th draws of all crystals are scored together, in one layout."""
     losses = np.empty(len(samples))
-    for j in range(candidates):
+    for j in progress(range(candidates), f"ranking {candidates} draws of each crystal",
+                      unit="draw"):
         losses[j::candidates] = denoising_losses(
             model, samples[j::candidates],
             None if properties is None else properties[j::candidates], seed=seed)

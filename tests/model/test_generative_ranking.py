@@ -63,7 +63,7 @@ def test_candidates_keep_the_likeliest_of_each_crystals_draws():
     """Two crystals wanted, three candidates each: the result is, for each crystal, the
     draw among its own three that the generator scores lowest."""
     model, description = load_generator("perovskite-csp")
-    settings = description | {"sampling_steps": 20, "corrector_steps": 0}
+    settings = description | {"sampling_steps": 20, "corrector_steps": 0, "candidates": 1}
     compositions = [[38, 22, 8, 8, 8], [56, 40, 8, 8, 8]]
     chosen = sample_crystals(model, settings | {"candidates": 3}, 2,
                              compositions=compositions, seed=3)
