@@ -30,7 +30,8 @@ def denoising_losses(model: CrystalDiffusion, samples: list[Sample],
     """Per crystal [n]: the generator's denoising loss (coordinates, lattice and, de novo,
     types, summed as in training) averaged over LEVELS times and DRAWS noises; lower means
     likelier. properties [n, n_properties] raw units (NaN: none) are the conditions the
-    crystals were sampled with. The same seed gives every crystal the same noises."""
+    crystals were sampled with. The same seed and list give the same losses; a crystal's
+    noises depend on its place in the list (candidate_losses lines up a crystal's draws)."""
     losses = []
     for start in range(0, len(samples), batch_size):
         part = slice(start, start + batch_size)
