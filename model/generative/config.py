@@ -19,8 +19,9 @@ SAMPLING_LIMITS = {
 
 
 def sampler_argument(key: str) -> str:
-    """The name of a sampling setting as CrystalDiffusion.sample's argument and as the
-    command-line option: `steps` for sampling_steps, the key itself otherwise."""
+    """The name of a sampling setting as CrystalDiffusion.sample's argument (candidates:
+    sample_crystals's own) and as the command-line option: `steps` for sampling_steps,
+    the key itself otherwise."""
     return "steps" if key == "sampling_steps" else key
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from model.datasets.progress import progress
-from model.generative.crystals import CrystalBatch
+from model.generative.crystals import CrystalBatch, CrystalSet, collate_crystals
 from model.generative.diffusion import CrystalDiffusion, Sample
 
 LEVELS = 12  # diffusion times, evenly spaced in [0.02, 0.98]
@@ -74,16 +74,15 @@ def best_of(candidates: int, samples: list[Sample], losses: np.ndarray) -> list[
 
 def _batch(model: CrystalDiffusion, samples: list[Sample],
            properties: np.ndarray | None) -> CrystalBatch:
-    lookup = {z: k for k, z in enumerate(model.vocabulary)}
-    counts = [len(s.numbers) for s in samples]
     if properties is None:
         properties = np.full((len(samples), len(model.properties)), np.nan)
-    mean = np.asarray(model.normalisation.property_mean)
-    std = np.asarray(model.normalisation.property_std)
-    return CrystalBatch(
-        fractional=torch.as_tensor(np.concatenate([s.fractional for s in samples]),
-                                   dtype=torch.float32),
-        cells=torch.as_tensor(np.stack([s.cell for s in samples]), dtype=torch.float32),
-        types=torch.as_tensor([lookup[int(z)] for s in samples for z in s.numbers]),
-        graph_index=torch.repeat_interleave(torch.arange(len(samples)), torch.as_tensor(counts)),
-        properties=torch.as_tensor((np.asarray(properties) - mean) / std, dtype=torch.float32))
+    crystals = CrystalSet(
+        ids=[str(k) for k in range(len(samples))],
+        fractional=np.concatenate([s.fractional for s in samples]),
+        cells=np.stack([s.cell for s in samples]),
+        numbers=np.concatenate([s.numbers for s in samples]).astype(np.int64),
+        atom_counts=np.array([len(s.numbers) for s in samples]),
+        properties=np.asarray(properties, dtype=np.float64))
+    return collate_crystals(crystals, np.arange(len(samples)), model.vocabulary,
+                            np.asarray(model.normalisation.property_mean),
+                            np.asarray(model.normalisation.property_std))

@@ -4,11 +4,21 @@ import csv
 
 import numpy as np
 import pytest
+import torch
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
 SITES = ["Sr", "Ti", "O", "O", "O"]
 FRACTIONAL = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread; more only fight over a busy machine's cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ crystals to shaken ones, and --candidates keeps the likeliest draw of each cryst
 
 import numpy as np
 import pytest
-import torch
 from pymatgen.core import Lattice, Structure
 
 from kozo.cli import main
@@ -12,19 +11,13 @@ from model.generative.diffusion import Sample
 from model.generative.generate import sample_crystals
 from model.generative.ranking import best_of, candidate_losses, denoising_losses
 
-CUBIC = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+from tests.model.conftest import FRACTIONAL
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def perovskite(a_site: str, b_site: str, shake: float = 0.0, seed: int = 0) -> Sample:
-    crystal = Structure(Lattice.cubic(3.9), [a_site, b_site, "O", "O", "O"], CUBIC)
+    crystal = Structure(Lattice.cubic(3.9), [a_site, b_site, "O", "O", "O"], FRACTIONAL)
     shift = np.random.default_rng(seed).normal(0.0, shake, (5, 3))
     return Sample(fractional=np.mod(crystal.frac_coords + shift, 1.0),
                   cell=crystal.lattice.matrix, numbers=np.array(crystal.atomic_numbers))

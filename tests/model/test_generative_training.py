@@ -21,17 +21,9 @@ from model.generative.diffusion import CrystalDiffusion
 from model.generative.evaluation import to_pymatgen
 from model.generative.trainer import normalisation_for, train_generator
 
-SITES = ["Sr", "Ti", "O", "O", "O"]
-FRACTIONAL = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+from tests.model.conftest import FRACTIONAL, SITES
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; more only fight over a busy machine's cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def srtio3(a=3.9):
