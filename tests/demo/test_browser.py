@@ -7,6 +7,7 @@ installs it. The example notebook's cells run in JupyterLab behind the hub's pro
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -23,20 +24,36 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 @pytest.fixture
 def running_demo(tmp_path):
     settings = DemoSettings(folder=tmp_path / "demo", port=free_loopback_port(), interval=0.5,
-                            runs=2, duration=240.0)
-    result, stop, lines = DemoResult(), threading.Event(), []
-    thread = threading.Thread(target=run_demo, args=(settings,),
-                              kwargs={"say": lines.append, "result": result, "stop": stop})
+                            runs=2, duration=400.0)
+    result, stop, lines, errors = DemoResult(), threading.Event(), [], []
+
+    def demo() -> None:
+        try:
+            run_demo(settings, say=lines.append, result=result, stop=stop)
+        except Exception as error:  # shown in the assertion below, not lost in a thread
+            errors.append(error)
+
+    thread = threading.Thread(target=demo)
     thread.start()
-    deadline = time.monotonic() + 150
+    deadline = time.monotonic() + 240  # set-up, then up to two notebook starts of 60 s each
     while result.notebook_url is None and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.5)
     try:
-        assert result.notebook_url, "the demo did not reach its notebook step:\n" + "\n".join(lines)
+        assert result.notebook_url, what_went_wrong(settings.folder, lines, errors)
         yield settings, result
     finally:
         stop.set()
         thread.join(60)
+
+
+def what_went_wrong(folder: Path, lines: list[str], errors: list[Exception]) -> str:
+    """What the demo printed, the error that stopped it, the tails of the hub and Jupyter logs."""
+    parts = ["the demo did not reach its notebook step:", *lines,
+             f"error: {errors[0]!r}" if errors else "(no error: it was still waiting)"]
+    for log in (folder / "hub.log", folder / "hub" / "notebooks" / ".logs" / f"{DEMO_USER}.log"):
+        tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else ["(none)"]
+        parts += [f"--- last lines of {log.name}:", *tail]
+    return "\n".join(parts)
 
 
 def test_a_person_logs_in_sees_quick_checks_and_opens_the_example_notebook(running_demo):
