@@ -113,3 +113,34 @@ def test_forces_from_positions_are_finite_and_sum_to_zero():
 def test_bad_target_specs_are_refused(spec, message):
     with pytest.raises(ValueError, match=message):
         TargetSpec("x", **spec)
+
+
+def textbook_message(message, s, v, edge_i, edge_j, basis, envelope, directions):
+    """PaiNN's message as the paper writes it (eq. 7-8): one filter, split in three."""
+    n = message.n_features
+    x = message.scalar_filter(s)[edge_j] * (message.radial_filter(basis) * envelope[:, None])
+    ds, dv_v, dv_s = x[:, :n], x[:, n:2 * n], x[:, 2 * n:]
+    dv = v[edge_j] * dv_v[:, None, :] + directions[:, :, None] * dv_s[:, None, :]
+    return s.index_add(0, edge_i, ds), v.index_add(0, edge_i, dv)
+
+
+@pytest.mark.parametrize("first_layer", [True, False])
+def test_the_message_is_painns_equations(first_layer):
+    """The sliced weights, the envelope as a basis column and the skipped zero v_j term
+    (written for speed) give the paper's message."""
+    from model.nn.painn import PaiNNMessage
+    torch.manual_seed(1)
+    message = PaiNNMessage(n_features=8, n_basis=5).double()
+    n_atoms, n_edges = 6, 20
+    s = torch.randn(n_atoms, 8, dtype=torch.float64)
+    v = torch.zeros(n_atoms, 3, 8, dtype=torch.float64) if first_layer \
+        else torch.randn(n_atoms, 3, 8, dtype=torch.float64)
+    edge_i, edge_j = torch.randint(0, n_atoms, (n_edges,)), torch.randint(0, n_atoms, (n_edges,))
+    basis = torch.randn(n_edges, 5, dtype=torch.float64)
+    envelope = torch.rand(n_edges, dtype=torch.float64)
+    directions = torch.nn.functional.normalize(torch.randn(n_edges, 3, dtype=torch.float64), dim=1)
+    fast = message(s, None if first_layer else v, edge_i, edge_j, basis, envelope, directions)
+    plain = textbook_message(message, s, v, edge_i, edge_j, basis, envelope, directions)
+    for got, expected in zip(fast, plain, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    assert fast[1].abs().sum() > 0  # the vector messages are not all zero
