@@ -22,6 +22,7 @@ from hub.chunk_store import LocalChunkStore
 from hub.config import HubConfig
 from hub.database import open_database
 from hub.file_writer import FileWriter
+from hub.login_throttle import LoginThrottle
 from hub.http_support import json_errors
 from hub.logs import request_log
 from hub.metrics import HubMetrics
@@ -29,8 +30,8 @@ from hub.model_registry import ModelRegistry
 from hub.notebook_lifetime import notebook_lifetime
 from hub.notebooks import Notebooks
 from hub.openapi import openapi_spec
-from hub.state import (CHUNKS, CONFIG, DATABASE, FILE_WRITER, METRICS, MODELS, NOTEBOOKS,
-                       TOKENS, UPLOAD_SLOTS)
+from hub.state import (CHUNKS, CONFIG, DATABASE, FILE_WRITER, LOGIN_THROTTLE, METRICS, MODELS,
+                       NOTEBOOKS, TOKENS, UPLOAD_SLOTS)
 from hub.token_cache import TokenCache
 
 log = logging.getLogger("kozo.hub")
@@ -154,6 +155,7 @@ def create_app(config: HubConfig) -> web.Application:
     app[METRICS] = HubMetrics()
     app[model_api.PREDICTORS] = {}
     app[NOTEBOOKS] = Notebooks(db)
+    app[LOGIN_THROTTLE] = LoginThrottle(config.login_failures, config.login_window_seconds)
     add_routes(app)
     app.cleanup_ctx.append(worker_threads)
     app.cleanup_ctx.append(notebook_lifetime)  # first: a bad spawner setting leaks nothing

@@ -42,6 +42,8 @@ class HubConfig:
     device_token_days: float = 0.0  # device tokens; 0 means until revoked
     enrolment_code_hours: float = 24.0
     session_hours: float = 12.0  # the web page's login cookie
+    login_failures: int = 10  # failed /login tries per address and per name in the window
+    login_window_seconds: int = 900  # ... before /login answers 429 for a while
     log_level: str = "INFO"
     # Notebook servers (docs/hub.md, "Notebooks")
     spawner: str = "local"  # "local" (processes on this machine) or "kubernetes" (pods)
@@ -93,8 +95,9 @@ class HubConfig:
                 raise ConfigError(f"{source}: unknown setting {key!r}; "
                                   f"known: {', '.join(sorted(known))}")
             changes[key] = _convert(key, value, type(getattr(self, key)), source)
-        if changes.get("upload_slots", 1) < 1:
-            raise ConfigError(f"{source}: upload_slots must be at least 1")
+        for key in ("upload_slots", "login_failures", "login_window_seconds"):
+            if changes.get(key, 1) < 1:
+                raise ConfigError(f"{source}: {key} must be at least 1")
         return dataclasses.replace(self, **changes)
 
 

@@ -224,7 +224,8 @@ def openapi_spec() -> dict[str, Any]:
         "/login": {
             "get": _operation("the login form", {200: ("HTML form", None)}, secure=False),
             "post": _operation("log in; sets the session cookie",
-                               {303: ("logged in", None), 401: ("wrong name or password", None)},
+                               {303: ("logged in", None), 401: ("wrong name or password", None),
+                                429: ("too many failed logins; see Retry-After", None)},
                                body=LOGIN, body_type="application/x-www-form-urlencoded",
                                secure=False)},
         "/logout": {"post": _operation("log out; ends the session",

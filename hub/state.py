@@ -11,6 +11,7 @@ from aiohttp import web
 from hub.chunk_store import LocalChunkStore
 from hub.config import HubConfig
 from hub.file_writer import FileWriter
+from hub.login_throttle import LoginThrottle
 from hub.metrics import HubMetrics
 from hub.model_registry import ModelRegistry
 from hub.notebooks import Notebooks
@@ -25,4 +26,5 @@ FILE_WRITER = web.AppKey("file_writer", FileWriter)
 METRICS = web.AppKey("metrics", HubMetrics)
 NOTEBOOKS = web.AppKey("notebooks", Notebooks)
 UPLOAD_SLOTS = web.AppKey("upload_slots", asyncio.Semaphore)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 PROXY_SESSION = web.AppKey("proxy_session", aiohttp.ClientSession)

@@ -3,12 +3,15 @@
 The login sets an HttpOnly, SameSite=Strict session cookie holding a session
 token (stored hashed like every token). The cookie authenticates only GET and
 HEAD (see hub.http_support.caller), so the page can list and download but nothing a
-cookie carries can change data. Every value shown is HTML-escaped.
+cookie carries can change data. Every value shown is HTML-escaped. Failed logins
+are counted per address and per name (hub.login_throttle) to slow password guessing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
+import math
 from urllib.parse import quote
 
 from aiohttp import web
@@ -18,7 +21,7 @@ from hub.accounts import NAME_PATTERN
 from hub.auth import authenticate, hash_password, issue_token, revoke_token, verify_password
 from hub.errors import BadRequest, HubError, UnsupportedMediaType
 from hub.http_support import SESSION_COOKIE, caller
-from hub.state import CONFIG, DATABASE
+from hub.state import CONFIG, DATABASE, LOGIN_THROTTLE
 
 HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                       "form-action 'self'; frame-ancestors 'none'",
@@ -57,11 +60,20 @@ async def login(request: web.Request) -> web.Response:
     except ValueError as error:
         raise BadRequest(f"not a readable form ({error})", code="malformed_form") from None
     name, password = str(form.get("name", "")), str(form.get("password", ""))
+    throttle, address = request.app[LOGIN_THROTTLE], request.remote or ""
+    wait = throttle.wait_seconds(name, address)
+    if wait > 0:
+        response = page("kozo: log in", f"<p>Too many failed logins. Try again in "
+                                        f"{math.ceil(wait)} s.</p>", status=429)
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
     db = request.app[DATABASE]
     rows = list(db.query("SELECT id, is_admin, password_hash FROM users WHERE name = ?",
                          [name])) if NAME_PATTERN.fullmatch(name) else []
     stored = rows[0]["password_hash"] if rows and rows[0]["password_hash"] else UNUSABLE_HASH
-    if not verify_password(password, stored) or not rows:
+    # scrypt takes tens of milliseconds; in a thread (it releases the GIL), not the loop
+    if not await asyncio.to_thread(verify_password, password, stored) or not rows:
+        throttle.failed(name, address)
         return page("kozo: log in", "<p>Wrong name or password.</p>" + LOGIN_FORM, status=401)
     hours = request.app[CONFIG].session_hours
     _, session = issue_token(db, "admin" if rows[0]["is_admin"] else "user",
