@@ -18,6 +18,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from hub import data_api, ingest_api, model_api, proxy, server_api, web_page
+from hub.auth import delete_ended_sessions
 from hub.chunk_store import LocalChunkStore
 from hub.config import HubConfig
 from hub.database import open_database
@@ -37,6 +38,7 @@ from hub.token_cache import TokenCache
 log = logging.getLogger("kozo.hub")
 STALE_TEMP_SECONDS = 3600.0  # a temporary upload older than this belongs to no live request
 HOUSEKEEPING_SECONDS = 600.0
+ENDED_SESSION_DAYS = 7.0  # ended web-page sessions are kept this long, then deleted
 IO_THREADS = 32
 
 
@@ -71,8 +73,14 @@ def remove_stale_temporary_files(config: HubConfig, older_than: float) -> int:
 
 
 async def housekeeping(app: web.Application) -> AsyncIterator[None]:
-    """Sweep the temporary folder now and every HOUSEKEEPING_SECONDS while serving."""
+    """Sweep the temporary folder and ended sessions now and every HOUSEKEEPING_SECONDS."""
     config = app[CONFIG]
+
+    def delete_sessions() -> None:  # one quick DELETE: on the loop, before serving at start
+        sessions = delete_ended_sessions(app[DATABASE], ENDED_SESSION_DAYS)
+        if sessions:
+            log.info(f"deleted {sessions} web-page sessions ended over "
+                     f"{ENDED_SESSION_DAYS:g} days ago")
 
     async def sweep_forever() -> None:
         while True:
@@ -81,6 +89,9 @@ async def housekeeping(app: web.Application) -> AsyncIterator[None]:
             if removed:
                 log.info(f"removed {removed} stale temporary files")
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            delete_sessions()
+
+    delete_sessions()
 
     task = asyncio.create_task(sweep_forever())
     yield

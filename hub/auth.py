@@ -131,3 +131,14 @@ def revoke_tokens_of(db: sqlite_utils.Database, *, user_id: str | None = None,
                             "AND revoked IS NULL", [now(), value])
     bump_token_epoch(db)
     return cursor.rowcount
+
+
+def delete_ended_sessions(db: sqlite_utils.Database, older_than_days: float) -> int:
+    """Delete web-page sessions that expired or were logged out more than `older_than_days`
+    ago (every login adds one; bearer tokens are kept as the record of who had access).
+    Returns how many."""
+    cutoff = now() - older_than_days * 86400
+    with db.atomic():
+        cursor = db.execute("DELETE FROM tokens WHERE kind = 'session' AND "
+                            "(expires < ? OR revoked < ?)", [cutoff, cutoff])
+    return cursor.rowcount
