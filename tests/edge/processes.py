@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +70,17 @@ def started(daemon: DaemonProcess) -> DaemonProcess:
     """The daemon once it says it is watching its folders."""
     wait_until(lambda: "watching" in daemon.log_text(), timeout=30, what="daemon start-up")
     return daemon
+
+
+@contextmanager
+def running_daemon(config: Path, log: Path) -> Iterator[DaemonProcess]:
+    """The daemon, once watching, for the block; stopped when it ends, even on a failure,
+    so that what follows the block sees the daemon's final state."""
+    daemon = DaemonProcess(config, log).start()
+    try:
+        yield started(daemon)
+    finally:
+        daemon.stop()
 
 
 def write_edge_config(directory: Path, *, folders: list[Path], hub_url: str,

@@ -10,7 +10,8 @@ import random
 import time
 from collections import Counter
 
-from tests.edge.processes import DaemonProcess, started, wait_until, write_edge_config
+from tests.edge.processes import DaemonProcess, running_daemon, started, wait_until, \
+    write_edge_config
 from tests.edge.real_hub import sha256
 
 
@@ -34,8 +35,7 @@ def test_inotify_sees_files_in_subfolders_created_after_start(tmp_path, hub, dev
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
                                credential=device.credential,
                                scan_interval_seconds=3600)  # only inotify can find them
-    daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
-    try:
+    with running_daemon(config, tmp_path / "daemon.log"):
         expected = {}
         for i in range(3):
             folder = instrument / f"run{i}" / "raw"
@@ -49,46 +49,37 @@ def test_inotify_sees_files_in_subfolders_created_after_start(tmp_path, hub, dev
         expected["moved.dat"] = b"moved in"
         (instrument / "ignored.tmp").write_bytes(b"excluded by the default patterns")
         wait_until(lambda: device.arrived_exactly(expected), timeout=60, what="files at hub")
-    finally:
-        daemon.stop()
 
 
 def test_scan_mode_finds_files_without_inotify(tmp_path, hub, device, instrument):
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
                                credential=device.credential, mode="scan",
                                scan_interval_seconds=0.5)
-    daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
-    try:
+    with running_daemon(config, tmp_path / "daemon.log"):
         expected = {f"gadget/{i}.dat": os.urandom(300) for i in range(5)}
         (instrument / "gadget").mkdir()
         for name, data in expected.items():
             (instrument / name).write_bytes(data)
         wait_until(lambda: device.arrived_exactly(expected), timeout=60, what="files at hub")
-    finally:
-        daemon.stop()
 
 
 def test_paths_with_spaces_non_ascii_and_newlines_arrive_intact(tmp_path, hub, device,
                                                                 instrument):
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
                                credential=device.credential)
-    daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
-    try:
+    with running_daemon(config, tmp_path / "daemon.log"):
         expected = {"with space/scan 1.dat": b"a", "ünïcødé/構造.cif.dat": b"b",
                     "new\nline.dat": b"c"}
         for name, data in expected.items():
             (instrument / name).parent.mkdir(parents=True, exist_ok=True)
             (instrument / name).write_bytes(data)
         wait_until(lambda: device.arrived_exactly(expected), timeout=60, what="files at hub")
-    finally:
-        daemon.stop()
 
 
 def test_a_changed_file_goes_again_as_a_new_version(tmp_path, hub, device, instrument):
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
                                credential=device.credential)
-    daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
-    try:
+    with running_daemon(config, tmp_path / "daemon.log"):
         (instrument / "log.txt").write_bytes(b"first")
         wait_until(lambda: len(device.by_path().get("log.txt", [])) == 1, what="first version")
         (instrument / "log.txt").write_bytes(b"first, second")
@@ -97,8 +88,6 @@ def test_a_changed_file_goes_again_as_a_new_version(tmp_path, hub, device, instr
         os.utime(instrument / "log.txt")  # touched, same content: not sent again
         (instrument / "marker.dat").write_bytes(b"m")
         wait_until(lambda: "marker.dat" in device.by_path(), what="marker")
-    finally:
-        daemon.stop()
     versions = Counter((f["path"], f["sha256"]) for f in device.files())
     assert versions == {("log.txt", sha256(b"first")): 1,
                         ("log.txt", sha256(b"first, second")): 1, ("marker.dat", sha256(b"m")): 1}
@@ -113,14 +102,11 @@ def test_a_file_that_vanishes_before_it_is_read_is_skipped_and_others_go_on(
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
                                credential=device.credential,
                                settle_seconds=1.0)
-    daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
-    try:
+    with running_daemon(config, tmp_path / "daemon.log") as daemon:
         (instrument / "gone.dat").write_bytes(b"short-lived")
         (instrument / "gone.dat").unlink()
         (instrument / "kept.dat").write_bytes(b"kept")
         wait_until(lambda: device.arrived_exactly({"kept.dat": b"kept"}), what="kept.dat")
-    finally:
-        daemon.stop()
     assert "Traceback" not in daemon.log_text()
 
 
@@ -162,8 +148,7 @@ def test_many_small_files_all_arrive_once(tmp_path, hub, device, instrument):
     count = int(os.environ.get("KOZO_EDGE_SMALL_FILES", "1000"))
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
                                credential=device.credential)
-    daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
-    try:
+    with running_daemon(config, tmp_path / "daemon.log"):
         expected = {}
         for i in range(count):
             name = f"d{i // 100}/s{i}.dat"
@@ -173,24 +158,19 @@ def test_many_small_files_all_arrive_once(tmp_path, hub, device, instrument):
         wait_until(lambda: len(device.files()) >= count, timeout=120, interval=0.5,
                    what=f"{count} files at the hub")
         assert device.arrived_exactly(expected)
-    finally:
-        daemon.stop()
 
 
 def test_the_backlog_drains_after_the_hub_comes_back(tmp_path, hub, device, instrument):
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
                                credential=device.credential)
     hub.kill()
-    daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
-    try:
+    with running_daemon(config, tmp_path / "daemon.log") as daemon:
         expected = {f"b{i}.dat": os.urandom(50_000) for i in range(20)}
         for name, data in expected.items():
             (instrument / name).write_bytes(data)
         wait_until(lambda: "unreachable" in daemon.log_text(), timeout=30, what="retries")
         hub.start()  # on the same data folder and port
         wait_until(lambda: device.arrived_exactly(expected), timeout=60, what="backlog drained")
-    finally:
-        daemon.stop()
 
 
 def test_kill_9_at_random_points_loses_and_duplicates_nothing(tmp_path, hub, device,

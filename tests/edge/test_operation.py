@@ -11,7 +11,7 @@ import urllib.request
 from kozo.ports import free_loopback_port
 from model.artifact import write_archive
 from model.pretrained import resolve_model
-from tests.edge.processes import ROOT, DaemonProcess, started, wait_until, \
+from tests.edge.processes import ROOT, DaemonProcess, running_daemon, started, wait_until, \
     write_edge_config
 from tests.edge.real_hub import PROJECT
 
@@ -28,15 +28,12 @@ def test_quick_check_sends_perovskite_predictions_and_check_errors(tmp_path, hub
                                                                    instrument):
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
                                credential=device.credential, quick_check_model="perovskite")
-    daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
-    try:
+    with running_daemon(config, tmp_path / "daemon.log"):
         (instrument / "SrTiO3.cif").write_bytes((EXAMPLES / "SrTiO3.cif").read_bytes())
         (instrument / "broken.cif").write_text(MALFORMED_CIF)
         (instrument / "spectrum.dat").write_bytes(b"not a structure")
         wait_until(lambda: {f["path"] for f in device.files()} ==
                    {"SrTiO3.cif", "broken.cif", "spectrum.dat"}, timeout=120, what="three files")
-    finally:
-        daemon.stop()
     found = {file["path"]: file for file in device.files()}
     assert len(found) == len(device.files()) == 3
     model = json.loads((resolve_model("perovskite") / "model.json").read_text())
@@ -61,14 +58,11 @@ def test_quick_check_takes_the_current_model_from_the_hub(tmp_path, facility, hu
     facility.admin.set_current_model(record["name"], record["version"])
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
                                credential=device.credential, quick_check_model="hub")
-    daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
-    try:
+    with running_daemon(config, tmp_path / "daemon.log") as daemon:
         wait_until(lambda: "quick check uses model" in daemon.log_text(), timeout=60,
                    what="model download")
         (instrument / "SrTiO3.cif").write_bytes((EXAMPLES / "SrTiO3.cif").read_bytes())
         wait_until(lambda: "SrTiO3.cif" in device.by_path(), timeout=60, what="the CIF")
-    finally:
-        daemon.stop()
     [file] = device.files()
     assert file["predictions"]["model"] == record["name"]
     assert set(file["predictions"]["values"]) == {t["name"] for t in record["targets"]}
@@ -83,8 +77,7 @@ def test_a_full_spool_keeps_new_files_waiting_deletes_nothing_and_says_so(
     config = write_edge_config(tmp_path, folders=[instrument], hub_url=hub.url,
                                credential=device.credential, cap_bytes=250_000, status_port=port)
     hub.kill()
-    daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
-    try:
+    with running_daemon(config, tmp_path / "daemon.log") as daemon:
         expected = {f"r{i}.dat": os.urandom(100_000) for i in range(6)}  # incompressible
         for name, data in expected.items():
             (instrument / name).write_bytes(data)
@@ -102,8 +95,6 @@ def test_a_full_spool_keeps_new_files_waiting_deletes_nothing_and_says_so(
         hub.start()  # on the same data folder and port
         wait_until(lambda: device.arrived_exactly(expected), timeout=60, what="all files")
         wait_until(lambda: not status()["spool_full"], timeout=30, what="room again")
-    finally:
-        daemon.stop()
 
 
 def test_fsck_recovers_a_corrupted_database_page_and_every_file_still_arrives(
@@ -132,11 +123,8 @@ def test_fsck_recovers_a_corrupted_database_page_and_every_file_still_arrives(
     assert result.returncode == 0, result.stderr
     assert "database damaged: rebuilt" in result.stdout
     hub.start()
-    daemon = started(DaemonProcess(config, tmp_path / "daemon2.log").start())
-    try:
+    with running_daemon(config, tmp_path / "daemon2.log") as daemon:
         wait_until(lambda: device.arrived_exactly(expected), timeout=60, what="all files")
-    finally:
-        daemon.stop()
 
 
 def test_a_corrupted_database_does_not_stop_the_daemon_from_starting(tmp_path, hub, device,
@@ -146,11 +134,8 @@ def test_a_corrupted_database_does_not_stop_the_daemon_from_starting(tmp_path, h
     (tmp_path / "spool").mkdir()
     (tmp_path / "spool" / "spool.db").write_bytes(b"SQLite format 3\0" + os.urandom(8000))
     (instrument / "a.dat").write_bytes(b"a")
-    daemon = started(DaemonProcess(config, tmp_path / "daemon.log").start())
-    try:
+    with running_daemon(config, tmp_path / "daemon.log") as daemon:
         wait_until(lambda: device.arrived_exactly({"a.dat": b"a"}), what="a.dat")
-    finally:
-        daemon.stop()
     assert "damaged" in daemon.log_text()
 
 
