@@ -131,19 +131,20 @@ def _train(config: GeneratorConfig, resume: bool, show_progress: bool) -> Genera
     norm = model.normalisation
     p_mean, p_std = np.asarray(norm.property_mean), np.asarray(norm.property_std)
     last_path, best_path, metrics_path = output / "last.pt", output / "best.pt", output / "metrics.csv"
-    first_epoch, best_loss, best_epoch = 1, math.inf, 0
+    first_epoch, best_loss, best_epoch, seconds_before = 1, math.inf, 0, 0.0
     if resume and last_path.is_file():
         state = torch.load(last_path, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         restore_rng_state(state["rng"], generator)
         first_epoch, best_loss, best_epoch = state["epoch"] + 1, state["best_loss"], state["best_epoch"]
+        seconds_before = state.get("seconds_used", 0.0)  # the time limit counts the whole run
         keep_epochs_up_to(metrics_path, state["epoch"])
     else:
         with metrics_path.open("w", newline="") as handle:
             csv.writer(handle).writerow(["epoch", "learning_rate", "train_loss", "val_loss"]
                                         + [f"val_{t}" for t in TERMS])
-    started, epoch = time.monotonic(), first_epoch - 1
+    started, epoch = time.monotonic() - seconds_before, first_epoch - 1
     for epoch in range(first_epoch, config.epochs + 1):
         if (config.time_limit and epoch > first_epoch
                 and time.monotonic() - started > 60 * config.time_limit) \
@@ -180,8 +181,8 @@ def _train(config: GeneratorConfig, resume: bool, show_progress: bool) -> Genera
                   f"{' (best)' if best_epoch == epoch else ''}", file=sys.stderr, flush=True)
         save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "rng": rng_state(generator),
-                         "epoch": epoch, "best_loss": best_loss, "best_epoch": best_epoch},
-                        last_path)
+                         "epoch": epoch, "best_loss": best_loss, "best_epoch": best_epoch,
+                         "seconds_used": time.monotonic() - started}, last_path)
     from model.plots import plot_generator_curve
 
     plot_generator_curve(metrics_path, output / "learning_curve.png")

@@ -81,7 +81,8 @@ def split_metrics(model, graphs, indices, batch_size) -> dict[str, dict[str, flo
 
 def learning_rate(config: TrainConfig, epoch: int, time_used: float | None = None) -> float:
     """The rate for an epoch (from 1). A function of the epoch alone, so resume needs no state;
-    under a time limit the cosine follows the fraction of the time used instead."""
+    under a time limit the cosine follows the fraction of the time used instead (last.pt
+    keeps the seconds used, so a resumed run goes on along the same curve)."""
     if config.schedule == "constant" or (config.epochs == 1 and time_used is None):
         return config.learning_rate
     progress_made = min(time_used, 1.0) if time_used is not None \
@@ -195,7 +196,7 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
     if config.loss == "balanced_mse" and config.bmc_learn_sigma:
         groups.append({"params": list(noise.parameters()), "lr": config.bmc_sigma_learning_rate})
     optimizer = torch.optim.Adam(groups, lr=config.learning_rate)
-    first_epoch, best_score, best_epoch = 1, math.inf, 0
+    first_epoch, best_score, best_epoch, seconds_before = 1, math.inf, 0, 0.0
     last_path, best_path = output / "last.pt", output / "best.pt"
     metrics_path = output / "metrics.csv"
     if resume and last_path.is_file():
@@ -205,6 +206,7 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
         optimizer.load_state_dict(state["optimizer"])
         restore_rng_state(state["rng"], generator)
         first_epoch, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]
+        seconds_before = state.get("seconds_used", 0.0)  # the time limit counts the whole run
         if cluster.is_main:
             keep_epochs_up_to(metrics_path, state["epoch"])
     elif cluster.is_main:
@@ -213,7 +215,7 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
                                         + [f"val_mae_{t}" for t in config.targets])
 
     epoch = first_epoch - 1
-    started = time.monotonic()
+    started = time.monotonic() - seconds_before
     for epoch in range(first_epoch, config.epochs + 1):
         out_of_time = cluster.any(bool(config.time_limit and epoch > first_epoch and
                                        time.monotonic() - started > 60 * config.time_limit))
@@ -262,7 +264,8 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
         save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "noise": noise.state_dict(),
                     "rng": rng_state(generator), "epoch": epoch, "best_score": best_score,
-                    "best_epoch": best_epoch}, last_path)
+                    "best_epoch": best_epoch, "seconds_used": time.monotonic() - started},
+                   last_path)
 
     if not cluster.is_main:
         return TrainResult(output=output, epochs_run=epoch, best_epoch=best_epoch, metrics={},

@@ -4,6 +4,7 @@ commands write parseable CIFs, score themselves, and refuse mistakes in one line
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,22 @@ def test_training_writes_metrics_curve_checkpoints_and_a_generator(trained):
     train_losses = [float(r["train_loss"]) for r in rows]
     assert np.mean(train_losses[-3:]) < 0.85 * np.mean(train_losses[:3]), train_losses
     assert float(rows[-1]["val_lattice"]) < 0.75 * float(rows[0]["val_lattice"])
+
+
+def test_a_resumed_run_keeps_the_time_it_has_used(data_file, tmp_path):
+    """7.5 of its 10 minutes used (written into last.pt, as a long run would have): the
+    resumed epoch's rate is the cosine's at 3/4, not the full rate of a fresh budget."""
+    settings = dict(schedule="cosine", time_limit=10.0)
+    train_generator(config_for(data_file, tmp_path / "timed", epochs=1, **settings),
+                    show_progress=False)
+    state = torch.load(tmp_path / "timed" / "last.pt", weights_only=False)
+    state["seconds_used"] = 7.5 * 60
+    torch.save(state, tmp_path / "timed" / "last.pt")
+    resumed = train_generator(config_for(data_file, tmp_path / "timed", epochs=2, **settings),
+                              resume=True, show_progress=False)
+    second = float(read_rows(resumed.output / "metrics.csv")[1]["learning_rate"])
+    expected = 3e-3 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * 0.75)))
+    assert second == pytest.approx(expected, rel=1e-3)
 
 
 def test_a_resumed_run_continues_exactly_where_it_stopped(data_file, tmp_path):

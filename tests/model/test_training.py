@@ -2,12 +2,14 @@
 
 import csv
 import json
+import math
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+import torch
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
@@ -100,6 +102,31 @@ def test_a_time_limit_stops_after_the_epoch_that_crosses_it(data_file, tmp_path)
     stopped = train(config_for(data_file, tmp_path / "stopped", epochs=4, time_limit=1e-9),
                     show_progress=False)
     assert stopped.epochs_run == 1 and (stopped.artifact / "model.onnx").is_file()
+
+
+def spend_minutes(run_folder, minutes: float) -> None:
+    """Make last.pt say the run has used `minutes` of its time (as a long run would have)."""
+    state = torch.load(run_folder / "last.pt", weights_only=False)
+    state["seconds_used"] = 60 * minutes
+    torch.save(state, run_folder / "last.pt")
+
+
+@pytest.mark.parametrize("spent, epochs_run", [(7.5, 4), (20.0, 2)])
+def test_a_resumed_run_goes_on_with_the_time_it_has_used(data_file, tmp_path, spent,
+                                                         epochs_run):
+    """Under a 10-minute limit: 7.5 minutes used, the cosine is at 3/4 and the epochs left
+    run; 20 minutes used, one more epoch runs and the run stops."""
+    train(config_for(data_file, tmp_path / "timed", epochs=1, time_limit=10.0),
+          show_progress=False)
+    spend_minutes(tmp_path / "timed", spent)
+    resumed = train(config_for(data_file, tmp_path / "timed", epochs=4, time_limit=10.0),
+                    resume=True, show_progress=False)
+    assert resumed.epochs_run == epochs_run
+    with (resumed.output / "metrics.csv").open() as handle:
+        second = float(list(csv.DictReader(handle))[1]["learning_rate"])
+    fraction = min(spent / 10.0, 1.0)
+    expected = 3e-3 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * fraction)))
+    assert second == pytest.approx(expected, rel=1e-3)  # not 3e-3: no fresh budget
 
 
 def test_a_finished_run_can_be_extended_with_more_epochs(data_file, tmp_path):
