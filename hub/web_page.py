@@ -61,11 +61,11 @@ async def login(request: web.Request) -> web.Response:
         raise BadRequest(f"not a readable form ({error})", code="malformed_form") from None
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     throttle, address = request.app[LOGIN_THROTTLE], request.remote or ""
-    wait = throttle.wait_seconds(name, address)
+    wait = math.ceil(throttle.wait_seconds(name, address))
     if wait > 0:
-        response = page("kozo: log in", f"<p>Too many failed logins. Try again in "
-                                        f"{math.ceil(wait)} s.</p>", status=429)
-        response.headers["Retry-After"] = str(math.ceil(wait))
+        response = page("kozo: log in", f"<p>Too many failed logins. Try again in {wait} s.</p>",
+                        status=429)
+        response.headers["Retry-After"] = str(wait)
         return response
     db = request.app[DATABASE]
     rows = list(db.query("SELECT id, is_admin, password_hash FROM users WHERE name = ?",

@@ -59,6 +59,11 @@ def _cmdline(pid: int) -> list[str]:
         return []
 
 
+def server_log_path(root_dir: Path, user: str) -> Path:
+    """Where `user`'s server writes its stdout and stderr, under the spawner's root_dir."""
+    return Path(root_dir) / ".logs" / f"{user_slug(user)}.log"
+
+
 class LocalSpawner(Spawner):
     """Jupyter servers as local processes, one per user."""
 
@@ -91,7 +96,7 @@ class LocalSpawner(Spawner):
 
     def log_path(self, user: str) -> Path:
         """The server's stdout and stderr."""
-        return self.root_dir / ".logs" / f"{user_slug(user)}.log"
+        return server_log_path(self.root_dir, user)
 
     def _arguments(self, user: str, port: int) -> list[str]:
         args = [*self.command, "--no-browser", f"--ServerApp.ip={self.host}",

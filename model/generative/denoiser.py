@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from kernels import batched_neighbor_list
-from model.nn.painn import PaiNNMessage, PaiNNUpdate
+from model.nn.painn import PaiNNMessage, PaiNNUpdate, radial_inputs
 from model.nn.radial import SineBasis, cosine_cutoff, edge_lengths
 
 
@@ -88,16 +88,15 @@ class PeriodicDenoiser(nn.Module):
         edge_i, edge_j, vectors = periodic_edges(fractional, cells, graph_index, self.cutoff)
         distances = edge_lengths(vectors)  # [E] Å
         directions = vectors / distances[:, None]  # [E, 3]
-        basis = self.basis(distances)  # [E, B]
-        envelope = cosine_cutoff(distances, self.cutoff)  # [E]
+        radial = radial_inputs(self.basis(distances), cosine_cutoff(distances, self.cutoff))
         conditions = torch.cat([torch.nan_to_num(properties) * present, present], dim=-1)
         per_graph = self.time_embedding(time_features(t))  # [n_graphs, F]
         if self.condition_embedding is not None:
             per_graph = per_graph + self.condition_embedding(conditions)
         s = self.type_embedding(type_vectors) + per_graph[graph_index]  # [n_atoms, F]
-        v = torch.zeros(s.shape[0], 3, self.n_features, dtype=s.dtype)  # [n_atoms, 3, F]
+        v = None  # [n_atoms, 3, F] zeros: the first message skips them
         for message, update in zip(self.messages, self.updates, strict=True):
-            s, v = message(s, v, edge_i, edge_j, basis, envelope, directions)
+            s, v = message(s, v, edge_i, edge_j, radial, directions)
             s, v = update(s, v)
         counts = torch.bincount(graph_index, minlength=cells.shape[0]).clamp_min(1)
         pooled = torch.zeros(cells.shape[0], self.n_features, dtype=s.dtype).index_add(

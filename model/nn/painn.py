@@ -17,13 +17,20 @@ from model.nn.radial import SineBasis, cosine_cutoff, edge_lengths
 MAX_ATOMIC_NUMBER = 100
 
 
+def radial_inputs(basis: torch.Tensor, envelope: torch.Tensor) -> torch.Tensor:
+    """[E, B + 1]: the basis times the envelope, and the envelope itself as a last column,
+    so that one product with [W, b] gives envelope · (basis W + b). The same for every
+    message layer: computed once per forward."""
+    return torch.cat([basis * envelope[:, None], envelope[:, None]], dim=-1)
+
+
 class PaiNNMessage(nn.Module):
     """Scalar and vector messages from neighbours j to atom i, summed per atom.
 
     Written for the quick check's speed: the per-edge filter [E, 3F] is never built and
     split (onnxruntime copies every Split output); each of its three parts comes from
-    its own slice of the weights. The envelope enters the radial filter as an extra
-    basis column, which multiplies the bias too, so no [E, 3F] product is spent on it.
+    its own slice of the weights. The envelope enters the radial filter through
+    `radial_inputs`, which multiplies the bias too, so no [E, 3F] product is spent on it.
     With `v` None (all zeros, the first layer) the v_j term is skipped: it is zero.
     """
 
@@ -34,18 +41,17 @@ class PaiNNMessage(nn.Module):
                                            nn.Linear(n_features, 3 * n_features))
         self.radial_filter = nn.Linear(n_basis, 3 * n_features)
 
-    def forward(self, s, v, edge_i, edge_j, basis, envelope, directions):
-        # s [n_atoms, F], v [n_atoms, 3, F] or None (zeros), basis [n_edges, B],
-        # envelope [n_edges], directions [n_edges, 3] unit vectors from i to j
+    def forward(self, s, v, edge_i, edge_j, radial, directions):
+        # s [n_atoms, F], v [n_atoms, 3, F] or None (zeros), radial [n_edges, B + 1] from
+        # radial_inputs, directions [n_edges, 3] unit vectors from i to j
         n = self.n_features
         filters = self.scalar_filter(s)  # [n_atoms, 3F]: sliced here, on atoms, not edges
-        radial_inputs = torch.cat([basis * envelope[:, None], envelope[:, None]], dim=-1)
         radial_weights = torch.cat([self.radial_filter.weight, self.radial_filter.bias[:, None]],
-                                   dim=-1)  # [3F, B + 1]: envelope · (basis W + b)
+                                   dim=-1)  # [3F, B + 1]
 
         def part(k: int) -> torch.Tensor:  # [E, F]; index_select exports as Gather
             return (filters[:, k * n:(k + 1) * n].index_select(0, edge_j)
-                    * nn.functional.linear(radial_inputs, radial_weights[k * n:(k + 1) * n]))
+                    * nn.functional.linear(radial, radial_weights[k * n:(k + 1) * n]))
 
         dv = directions[:, :, None] * part(2)[:, None, :]  # [E, 3, F]
         if v is None:
@@ -99,11 +105,10 @@ class PaiNN(nn.Module):
         Atomic number 0 is never an element: pre-training uses it as the mask token."""
         distances = edge_lengths(edge_vectors)  # [E]
         directions = edge_vectors / distances[:, None]  # [E, 3]
-        basis = self.basis(distances)  # [E, B]
-        envelope = cosine_cutoff(distances, self.cutoff)  # [E]
+        radial = radial_inputs(self.basis(distances), cosine_cutoff(distances, self.cutoff))
         s = self.embedding(numbers)  # [n_atoms, F]
         v = None  # zeros: the first message skips them
         for message, update in zip(self.messages, self.updates, strict=True):
-            s, v = message(s, v, edge_i, edge_j, basis, envelope, directions)
+            s, v = message(s, v, edge_i, edge_j, radial, directions)
             s, v = update(s, v)
         return s, v

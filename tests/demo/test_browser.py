@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
+from hub.spawners.local import server_log_path
 from kozo.demo.runner import DEMO_PASSWORD, DEMO_USER, DemoResult, DemoSettings, run_demo
 from kozo.ports import free_loopback_port
 
@@ -50,7 +51,7 @@ def what_went_wrong(folder: Path, lines: list[str], errors: list[Exception]) -> 
     """What the demo printed, the error that stopped it, the tails of the hub and Jupyter logs."""
     parts = ["the demo did not reach its notebook step:", *lines,
              f"error: {errors[0]!r}" if errors else "(no error: it was still waiting)"]
-    for log in (folder / "hub.log", folder / "hub" / "notebooks" / ".logs" / f"{DEMO_USER}.log"):
+    for log in (folder / "hub.log", server_log_path(folder / "hub" / "notebooks", DEMO_USER)):
         tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else ["(none)"]
         parts += [f"--- last lines of {log.name}:", *tail]
     return "\n".join(parts)

@@ -16,6 +16,7 @@ from hub.auth import issue_token
 from hub.client import Hub
 from hub.config import HubConfig
 from hub.database import open_database
+from hub.spawners.local import server_log_path
 from kozo.demo.runner import DEMO_USER, start_notebook_with_retry
 from kozo.demo.services import DemoError
 
@@ -43,6 +44,6 @@ async def test_a_failed_notebook_start_is_said_and_tried_once_more(aiohttp_serve
                                 threading.Event())
     assert "within 0.5 seconds" in str(failure.value)  # the hub's reason reaches the user
     assert len(lines) == 1 and "trying once more" in lines[0] and "0.5 seconds" in lines[0]
-    log = (config.notebook_root / ".logs" / f"{DEMO_USER}.log").read_text()
+    log = server_log_path(config.notebook_root, DEMO_USER).read_text()
     assert log.count(f"kozo: starting {DEMO_USER}'s server") == 2  # two real starts
     assert (folder / "my-data.ipynb").is_file()

@@ -120,5 +120,11 @@ async def upload(client, headers: dict, data: bytes, path: str = "run/sample.cif
     return (await answer.json())["file"]
 
 
+async def log_in(client, name: str, password: str):
+    """POST the web page's login form; the answer, not followed."""
+    return await client.post("/login", data={"name": name, "password": password},
+                             allow_redirects=False)
+
+
 def files_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file())

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from hub.config import ConfigError, HubConfig, load_config
-from tests.hub.test_web_page import log_in
+from tests.hub.conftest import log_in
 
 pytestmark = pytest.mark.asyncio
 FAILURES, WINDOW = 3, 2

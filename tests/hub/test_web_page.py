@@ -6,14 +6,9 @@ import pytest
 
 from hub.accounts import add_user
 from hub.database import open_database
-from tests.hub.conftest import upload
+from tests.hub.conftest import log_in, upload
 
 pytestmark = pytest.mark.asyncio
-
-
-async def log_in(client, name: str, password: str):
-    return await client.post("/login", data={"name": name, "password": password},
-                             allow_redirects=False)
 
 
 async def test_without_a_session_the_page_sends_you_to_the_login_form(hub):

@@ -12,6 +12,13 @@ SITES = ["Sr", "Ti", "O", "O", "O"]
 FRACTIONAL = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
 
 
+def spend_minutes(run_folder, minutes: float) -> None:
+    """Make a run's last.pt say it has used `minutes` of its time (as a long run would have)."""
+    state = torch.load(run_folder / "last.pt", weights_only=False)
+    state["seconds_used"] = 60 * minutes
+    torch.save(state, run_folder / "last.pt")
+
+
 @pytest.fixture
 def one_thread():
     """Tiny models run fastest on one thread; more only fight over a busy machine's cores."""

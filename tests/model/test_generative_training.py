@@ -22,7 +22,7 @@ from model.generative.diffusion import CrystalDiffusion
 from model.generative.evaluation import to_pymatgen
 from model.generative.trainer import normalisation_for, train_generator
 
-from tests.model.conftest import FRACTIONAL, SITES
+from tests.model.conftest import FRACTIONAL, SITES, spend_minutes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -120,9 +120,7 @@ def test_a_resumed_run_keeps_the_time_it_has_used(data_file, tmp_path):
     settings = dict(schedule="cosine", time_limit=10.0)
     train_generator(config_for(data_file, tmp_path / "timed", epochs=1, **settings),
                     show_progress=False)
-    state = torch.load(tmp_path / "timed" / "last.pt", weights_only=False)
-    state["seconds_used"] = 7.5 * 60
-    torch.save(state, tmp_path / "timed" / "last.pt")
+    spend_minutes(tmp_path / "timed", 7.5)
     resumed = train_generator(config_for(data_file, tmp_path / "timed", epochs=2, **settings),
                               resume=True, show_progress=False)
     second = float(read_rows(resumed.output / "metrics.csv")[1]["learning_rate"])

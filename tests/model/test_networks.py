@@ -128,7 +128,7 @@ def textbook_message(message, s, v, edge_i, edge_j, basis, envelope, directions)
 def test_the_message_is_painns_equations(first_layer):
     """The sliced weights, the envelope as a basis column and the skipped zero v_j term
     (written for speed) give the paper's message."""
-    from model.nn.painn import PaiNNMessage
+    from model.nn.painn import PaiNNMessage, radial_inputs
     torch.manual_seed(1)
     message = PaiNNMessage(n_features=8, n_basis=5).double()
     n_atoms, n_edges = 6, 20
@@ -139,7 +139,8 @@ def test_the_message_is_painns_equations(first_layer):
     basis = torch.randn(n_edges, 5, dtype=torch.float64)
     envelope = torch.rand(n_edges, dtype=torch.float64)
     directions = torch.nn.functional.normalize(torch.randn(n_edges, 3, dtype=torch.float64), dim=1)
-    fast = message(s, None if first_layer else v, edge_i, edge_j, basis, envelope, directions)
+    fast = message(s, None if first_layer else v, edge_i, edge_j,
+                   radial_inputs(basis, envelope), directions)
     plain = textbook_message(message, s, v, edge_i, edge_j, basis, envelope, directions)
     for got, expected in zip(fast, plain, strict=True):
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)

@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
@@ -17,7 +16,7 @@ from model.infer import Predictor
 from model.datasets import read_dataset
 from model.training.config import ConfigError, TrainConfig, load_config
 from model.training.trainer import train
-from tests.model.conftest import FRACTIONAL, SITES
+from tests.model.conftest import FRACTIONAL, SITES, spend_minutes
 
 def config_for(data_file, output, **changes) -> TrainConfig:
     values = dict(data=[str(data_file)], targets=["lattice_a", "volume_per_atom"],
@@ -102,13 +101,6 @@ def test_a_time_limit_stops_after_the_epoch_that_crosses_it(data_file, tmp_path)
     stopped = train(config_for(data_file, tmp_path / "stopped", epochs=4, time_limit=1e-9),
                     show_progress=False)
     assert stopped.epochs_run == 1 and (stopped.artifact / "model.onnx").is_file()
-
-
-def spend_minutes(run_folder, minutes: float) -> None:
-    """Make last.pt say the run has used `minutes` of its time (as a long run would have)."""
-    state = torch.load(run_folder / "last.pt", weights_only=False)
-    state["seconds_used"] = 60 * minutes
-    torch.save(state, run_folder / "last.pt")
 
 
 @pytest.mark.parametrize("spent, epochs_run", [(7.5, 4), (20.0, 2)])
