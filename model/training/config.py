@@ -37,7 +37,10 @@ class TrainConfig:
     epochs: int = 100
     learning_rate: float = 5e-4
     schedule: str = "cosine"  # "cosine" (decays to 1% over the epochs) or "constant"
+    ema_decay: float = 0.0  # exponential moving average of the weights per step (0: off; e.g. 0.999)
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay (0: plain Adam)
     loss: str = "mse"  # "mse", "l1" (in normalised units) or "balanced_mse" (Ren et al. 2022, BMC)
+    target_losses: list[str] = field(default_factory=list)  # name=mse|l1: that target's loss instead of `loss`
     loss_weighting: str = "none"  # "none" or "lds": label-distribution smoothing (Yang et al. 2021)
     lds_bins: int = 100  # LDS: equal-width bins over each target's training range
     lds_kernel_size: int = 5  # LDS: Gaussian kernel width in bins (odd)
@@ -86,6 +89,7 @@ class TrainConfig:
         if self.loss not in ("mse", "l1", "balanced_mse"):
             raise ConfigError(f"loss must be 'mse', 'l1' or 'balanced_mse'; got {self.loss!r}")
         self._validate_imbalance()
+        self.losses  # noqa: B018 (raises ConfigError on a bad target_losses entry)
         if self.split_sizes and (len(self.split_sizes) != 3 or not all(
                 s.isdigit() and int(s) > 0 for s in self.split_sizes)):
             raise ConfigError(f"split_sizes takes three positive counts train,val,test; "
@@ -93,6 +97,9 @@ class TrainConfig:
         for name in ("features", "interactions", "batch_size", "epochs", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1; got {getattr(self, name)}")
+        if not 0 <= self.ema_decay < 1 or self.weight_decay < 0:
+            raise ConfigError(f"ema_decay takes 0 ≤ decay < 1 and weight_decay ≥ 0; got "
+                              f"{self.ema_decay}, {self.weight_decay}")
         if not self.cutoff > 0 or not self.learning_rate > 0:
             raise ConfigError("cutoff (Å) and learning_rate must be positive")
         if self.freeze_layers < 0 or (self.freeze_layers and not self.init):
@@ -135,6 +142,24 @@ class TrainConfig:
         if not self.bmc_noise_sigma > 0 or not self.bmc_sigma_learning_rate > 0:
             raise ConfigError(f"bmc_noise_sigma and bmc_sigma_learning_rate must be positive; "
                               f"got {self.bmc_noise_sigma}, {self.bmc_sigma_learning_rate}")
+
+    @property
+    def losses(self) -> dict[str, str]:
+        """Each target's loss: `loss`, unless `target_losses` names another for it.
+
+        One loss rarely suits every target: an L1 loss fits energies best, but a band gap
+        that is 0 for most structures is learned as 0 by it (its median)."""
+        kinds = dict.fromkeys(self.targets, self.loss)
+        for entry in self.target_losses:
+            name, _, kind = (part.strip() for part in entry.partition("="))
+            if name not in kinds or kind not in ("mse", "l1"):
+                raise ConfigError(f"target_losses takes target=mse or target=l1 for targets "
+                                  f"{self.targets}; got {entry!r}")
+            if self.loss == "balanced_mse":
+                raise ConfigError("target_losses applies to loss mse or l1; balanced_mse "
+                                  "contrasts each label with its whole batch")
+            kinds[name] = kind
+        return kinds
 
     @property
     def tail_target(self) -> str:

@@ -17,6 +17,7 @@ import torch
 from model.training.config import ConfigError, TrainConfig
 from model.training.preparation import prepare
 from model.training.trainer import CONFIG_FILE, build_model, split_metrics, write_artifact
+from model.training.weight_average import averaged_weights
 
 CHECKPOINTS = {"best": "best.pt", "last": "last.pt"}
 
@@ -40,7 +41,10 @@ def export_run(run: Path, out: Path, *, checkpoint: str = "best", name: str | No
     prepared = prepare(config)
     model = build_model(config, prepared.specs)
     state = torch.load(weights, weights_only=checkpoint == "best")
-    model.load_state_dict(state if checkpoint == "best" else state["model"])
+    if checkpoint == "best":  # the weights that were validated: the average, when kept
+        model.load_state_dict(state)
+    else:
+        model.load_state_dict(averaged_weights(state["ema"]) if "ema" in state else state["model"])
     metrics = {split: split_metrics(model, prepared.graphs, indices, config.batch_size)
                for split, indices in prepared.splits.items()}
     return write_artifact(model, config, prepared.graphs, prepared.splits, prepared.specs,

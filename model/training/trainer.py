@@ -36,6 +36,7 @@ from model.training.imbalance import NoiseScales, balanced_mse, lds_weights
 from model.training.metrics import rank_correlation, regression_metrics, shot_metrics
 from model.plots import plot_learning_curve
 from model.training.preparation import prepare
+from model.training.weight_average import weight_average
 
 
 CONFIG_FILE = "config.json"  # the run's configuration, written before the first epoch
@@ -90,13 +91,14 @@ def learning_rate(config: TrainConfig, epoch: int, time_used: float | None = Non
     return config.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress_made)))
 
 
-def _error_sums(model: PropertyModel, batch, kind: str, weights: torch.Tensor | None = None,
+def _error_sums(model: PropertyModel, batch, kind: str | dict[str, str],
+                weights: torch.Tensor | None = None,
                 noise: NoiseScales | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per target: the sum of squared (or absolute, or Balanced MSE) errors in normalised units
     over the known values, and how many there are. [n_targets] each.
 
-    weights [n_graphs, n_targets] (LDS) multiply each sample's error; `noise` holds the
-    Balanced MSE σ of each target."""
+    `kind` is one loss for all targets or one per target name; weights [n_graphs, n_targets]
+    (LDS) multiply each sample's error; `noise` holds the Balanced MSE σ of each target."""
     predictions = model.predict(batch) if batch.n_graphs else {}
     sums, counts = [], []
     for k, target in enumerate(model.head.targets):
@@ -109,12 +111,13 @@ def _error_sums(model: PropertyModel, batch, kind: str, weights: torch.Tensor | 
         scale = target.std * (batch.graph_index.bincount(minlength=batch.n_graphs)[known]
                               if target.aggregation == "sum" else 1.0)
         predicted_z, actual_z = predictions[target.name][known] / scale, actual[known] / scale
-        if kind == "balanced_mse":  # differences of z: the mean of an averaged target cancels
+        target_kind = kind if isinstance(kind, str) else kind[target.name]
+        if target_kind == "balanced_mse":  # differences of z: the mean of an averaged target cancels
             sums.append(balanced_mse(predicted_z, actual_z, noise.variance(k)).sum())
             counts.append(known.sum().to(predicted_z.dtype))
             continue
         error = predicted_z - actual_z
-        per_sample = error ** 2 if kind == "mse" else error.abs()
+        per_sample = error ** 2 if target_kind == "mse" else error.abs()
         if weights is not None:
             per_sample = per_sample * weights[known, k]
         sums.append(per_sample.sum())
@@ -122,7 +125,8 @@ def _error_sums(model: PropertyModel, batch, kind: str, weights: torch.Tensor | 
     return torch.stack(sums), torch.stack(counts)
 
 
-def _loss(model: PropertyModel, batch, kind: str = "mse", cluster: Cluster = Cluster(),
+def _loss(model: PropertyModel, batch, kind: str | dict[str, str] = "mse",
+          cluster: Cluster = Cluster(),
           weights: torch.Tensor | None = None, noise: NoiseScales | None = None
           ) -> tuple[torch.Tensor, float]:
     """This process's part of the mean error over targets of the global batch, and that
@@ -195,7 +199,11 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
     groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
     if config.loss == "balanced_mse" and config.bmc_learn_sigma:
         groups.append({"params": list(noise.parameters()), "lr": config.bmc_sigma_learning_rate})
-    optimizer = torch.optim.Adam(groups, lr=config.learning_rate)
+    optimizer = (torch.optim.AdamW(groups, lr=config.learning_rate,
+                                   weight_decay=config.weight_decay)
+                 if config.weight_decay else torch.optim.Adam(groups, lr=config.learning_rate))
+    average = weight_average(model, config.ema_decay)
+    evaluated = average.module if average is not None else model  # validated, best.pt
     first_epoch, best_score, best_epoch, seconds_before = 1, math.inf, 0, 0.0
     last_path, best_path = output / "last.pt", output / "best.pt"
     metrics_path = output / "metrics.csv"
@@ -204,6 +212,8 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
         model.load_state_dict(state["model"])
         noise.load_state_dict(state.get("noise", noise.state_dict()))
         optimizer.load_state_dict(state["optimizer"])
+        if average is not None:
+            average.load_state_dict(state["ema"])
         restore_rng_state(state["rng"], generator)
         first_epoch, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]
         seconds_before = state.get("seconds_used", 0.0)  # the time limit counts the whole run
@@ -236,20 +246,22 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
                         else batches):
             optimizer.zero_grad()
             share = cluster.share(indices)
-            loss, global_loss = _loss(model, collate(graphs, share), config.loss, cluster,
+            loss, global_loss = _loss(model, collate(graphs, share), config.losses, cluster,
                                       None if weights is None else torch.from_numpy(weights[share]),
                                       noise)
             if loss.requires_grad:  # a process whose share of the last batch is empty has none
                 loss.backward()
             cluster.sum_gradients(model)
             optimizer.step()
+            if average is not None:
+                average.update_parameters(model)
             losses.append(global_loss)
-        validation = split_metrics(model, graphs, splits["val"], config.batch_size)
+        validation = split_metrics(evaluated, graphs, splits["val"], config.batch_size)
         score = float(np.mean([validation[t.name]["mae"] / t.std for t in specs]))
         if score < best_score:
             best_score, best_epoch = score, epoch
             if cluster.is_main:
-                save_atomically(model.state_dict(), best_path)
+                save_atomically(evaluated.state_dict(), best_path)
         if not cluster.is_main:
             continue
         with metrics_path.open("a", newline="") as handle:
@@ -263,6 +275,7 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
                   file=sys.stderr, flush=True)
         save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "noise": noise.state_dict(),
+                    **({"ema": average.state_dict()} if average is not None else {}),
                     "rng": rng_state(generator), "epoch": epoch, "best_score": best_score,
                     "best_epoch": best_epoch, "seconds_used": time.monotonic() - started},
                    last_path)

@@ -9,13 +9,17 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
 from model.infer import Predictor
 from model.datasets import read_dataset
 from model.training.config import ConfigError, TrainConfig, load_config
-from model.training.trainer import train
+from model.training.preparation import prepare
+from model.nn import collate
+from model.training.trainer import _error_sums, build_model, split_metrics, train
+from model.training.weight_average import averaged_weights
 from tests.model.conftest import FRACTIONAL, SITES, spend_minutes
 
 def config_for(data_file, output, **changes) -> TrainConfig:
@@ -132,6 +136,57 @@ def test_a_finished_run_can_be_extended_with_more_epochs(data_file, tmp_path):
             == (straight.output / "metrics.csv").read_text())
 
 
+def test_the_weight_average_is_what_is_validated_while_training_goes_as_without(
+        data_file, tmp_path):
+    plain = train(config_for(data_file, tmp_path / "plain", epochs=3), show_progress=False)
+    config = config_for(data_file, tmp_path / "ema", epochs=3, ema_decay=0.9)
+    averaged = train(config, show_progress=False)
+    plain_last = torch.load(plain.output / "last.pt", weights_only=False)
+    ema_last = torch.load(averaged.output / "last.pt", weights_only=False)
+    for name, value in plain_last["model"].items():  # the average never steers the steps
+        assert torch.equal(value, ema_last["model"][name]), name
+    average = averaged_weights(ema_last["ema"])
+    assert set(average) == set(ema_last["model"])
+    assert any(not torch.equal(average[n], ema_last["model"][n]) for n in average)
+    run = prepare(config)
+    model = build_model(config, run.specs)
+    model.load_state_dict(average)
+    validated = split_metrics(model, run.graphs, run.splits["val"], config.batch_size)
+    with (averaged.output / "metrics.csv").open() as handle:
+        last_row = list(csv.DictReader(handle))[-1]
+    assert float(last_row["val_mae_lattice_a"]) == pytest.approx(
+        validated["lattice_a"]["mae"], rel=1e-9)
+
+
+def test_an_averaged_run_extended_with_more_epochs_goes_on_with_its_average(data_file,
+                                                                           tmp_path):
+    changes = dict(ema_decay=0.9, weight_decay=0.01, schedule="constant")
+    straight = train(config_for(data_file, tmp_path / "straight", **changes), show_progress=False)
+    train(config_for(data_file, tmp_path / "extended", epochs=2, **changes), show_progress=False)
+    extended = train(config_for(data_file, tmp_path / "extended", epochs=4, **changes),
+                     resume=True, show_progress=False)
+    assert ((extended.output / "metrics.csv").read_text()
+            == (straight.output / "metrics.csv").read_text())
+
+
+def test_target_losses_give_each_target_its_own_error(data_file, tmp_path):
+    """lattice_a by absolute, volume_per_atom by squared error, each in units of its std."""
+    config = config_for(data_file, tmp_path / "mixed", loss="l1",
+                        target_losses=["volume_per_atom=mse"])
+    run = prepare(config)
+    model = build_model(config, run.specs)
+    batch = collate(run.graphs, run.splits["train"][:8])
+    sums, counts = (t.detach() for t in _error_sums(model, batch, config.losses))
+    with torch.no_grad():
+        predicted = model.predict(batch)
+    errors = {s.name: (predicted[s.name] - batch.targets[s.name]).double() / s.std
+              for s in run.specs}
+    assert counts.tolist() == [8, 8]
+    assert float(sums[0]) == pytest.approx(float(errors["lattice_a"].abs().sum()), rel=1e-5)
+    assert float(sums[1]) == pytest.approx(float((errors["volume_per_atom"] ** 2).sum()),
+                                           rel=1e-5)
+
+
 def test_the_cosine_schedule_decays_to_one_percent_and_l1_loss_learns(data_file, tmp_path):
     run = train(config_for(data_file, tmp_path / "l1", epochs=6, loss="l1"), show_progress=False)
     with (run.output / "metrics.csv").open() as handle:
@@ -152,6 +207,10 @@ def test_the_cosine_schedule_decays_to_one_percent_and_l1_loss_learns(data_file,
     (["data=x.csv", "targets=a", "architecture=mace"], r"architecture must be 'painn' or 'schnet'"),
     (["data=x.csv", "targets=a", "loss=huber"], r"loss must be 'mse', 'l1' or 'balanced_mse'; got 'huber'"),
     (["data=x.csv", "targets=a", "schedule=step"], r"schedule must be 'cosine' or 'constant'"),
+    (["data=x.csv", "targets=a", "target_losses=b=mse"], r"target_losses takes target=mse .* got 'b=mse'"),
+    (["data=x.csv", "targets=a", "target_losses=a=huber"], r"got 'a=huber'"),
+    (["data=x.csv", "targets=a", "ema_decay=1"], r"ema_decay takes 0 ≤ decay < 1 .* got 1.0"),
+    (["data=x.csv", "targets=a", "weight_decay=-0.1"], r"weight_decay ≥ 0; got 0.0, -0.1"),
 ])
 def test_bad_configurations_name_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
