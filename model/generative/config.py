@@ -63,6 +63,7 @@ class GeneratorConfig:
     corrector_start: float = 1.0  # the corrector runs at diffusion times t ≤ this only
     candidates: int = 1  # crystals drawn for each one kept: the likeliest (ranking.py)
     guidance: float = 1.0  # default classifier-free guidance strength w
+    init: str = ""  # start from a generator's weights (its folder or a shipped name): train it further
     output: str = "runs/generator"
     name: str = "generator"
     version: str = "0.1.0"

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from model.datasets import read_dataset
-from model.generative.artifact import save_generator
+from model.generative.artifact import CONFIG_FILE as GENERATOR_CONFIG
+from model.generative.artifact import WEIGHTS_FILE, resolve_generator, save_generator
 from model.generative.config import SAMPLING_LIMITS, GeneratorConfig
 from model.generative.crystals import CrystalSet, collate_crystals, crystals_from_dataset
 from model.generative.diffusion import CrystalDiffusion, Normalisation
@@ -109,6 +110,33 @@ def validation_terms(model: CrystalDiffusion, crystals: CrystalSet, indices: np.
     return values
 
 
+def start_from(model: CrystalDiffusion, init: str, training_ids: set[str]) -> None:
+    """Load a generator's weights into `model`, which the configuration built: a warm
+    restart of a trained generator (a shipped one, say) on the same data and split.
+    ConfigError when the two differ in vocabulary, properties, normalisation or size, or
+    when this configuration would train on crystals the generator held out."""
+    folder = resolve_generator(init)
+    description = json.loads((folder / GENERATOR_CONFIG).read_text())
+    held_out = set(description.get("test_ids", [])) | set(description.get("validation_ids", []))
+    if held_out & training_ids:
+        raise ConfigError(f"init {init} held out {len(held_out & training_ids)} crystals that "
+                          f"this configuration trains on; use its data, seed and fractions")
+    ours = {"vocabulary": model.vocabulary, "properties": model.properties, "mode": model.mode}
+    differing = [key for key, value in ours.items() if description.get(key) != value]
+    theirs = description.get("normalisation", {})
+    if any(not np.allclose(value, theirs.get(key, np.nan), rtol=1e-9, atol=1e-12)
+           for key, value in asdict(model.normalisation).items()):
+        differing.append("normalisation")
+    if differing:
+        raise ConfigError(f"init {init}: its {' and '.join(differing)} differ from this "
+                          f"configuration's; train from it on the same data and split")
+    try:
+        model.load_state_dict(torch.load(folder / WEIGHTS_FILE, weights_only=True))
+    except RuntimeError as error:
+        raise ConfigError(f"init {init}: its network does not fit this configuration's "
+                          f"(features, layers): {str(error).splitlines()[0]}") from None
+
+
 def train_generator(config: GeneratorConfig, *, resume: bool = False,
                     show_progress: bool = True) -> GeneratorResult:
     threads_before = torch.get_num_threads()
@@ -127,6 +155,8 @@ def _train(config: GeneratorConfig, resume: bool, show_progress: bool) -> Genera
     torch.manual_seed(config.seed)
     generator = np.random.default_rng(config.seed)
     model = build_generator(config, crystals, splits["train"])
+    if config.init and not (resume and (output / "last.pt").is_file()):
+        start_from(model, config.init, {crystals.ids[k] for k in splits["train"]})
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     norm = model.normalisation
     p_mean, p_std = np.asarray(norm.property_mean), np.asarray(norm.property_std)

@@ -21,6 +21,7 @@ from model.generative.crystals import CrystalSet, collate_crystals
 from model.generative.diffusion import CrystalDiffusion
 from model.generative.evaluation import to_pymatgen
 from model.generative.trainer import normalisation_for, train_generator
+from model.training.config import ConfigError
 
 from tests.model.conftest import FRACTIONAL, SITES, spend_minutes
 
@@ -134,6 +135,31 @@ def test_a_resumed_run_continues_exactly_where_it_stopped(data_file, tmp_path):
     resumed = train_generator(config_for(data_file, tmp_path / "resumed"), resume=True,
                               show_progress=False)
     assert read_rows(resumed.output / "metrics.csv") == read_rows(straight.output / "metrics.csv")
+
+
+def test_a_generator_trained_further_starts_from_its_weights(trained, data_file, tmp_path):
+    """At a learning rate too small to move the weights, the first epoch scores the
+    validation crystals (under fixed noise) as the generator it started from did."""
+    scratch = train_generator(config_for(data_file, tmp_path / "scratch", epochs=1,
+                                         batch_size=4, learning_rate=1e-12), show_progress=False)
+    further = train_generator(config_for(data_file, tmp_path / "further", epochs=1,
+                                         batch_size=4, learning_rate=1e-12,
+                                         init=str(trained.artifact)), show_progress=False)
+    assert further.best_val_loss == pytest.approx(trained.best_val_loss, rel=1e-5)
+    assert scratch.best_val_loss > 1.05 * trained.best_val_loss
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(properties=["heat_all"]), r"its properties( and normalisation)? differ from this configuration's"),
+    (dict(seed=3), r"held out \d+ crystals that this configuration trains on"),
+    (dict(features=8), r"its network does not fit this configuration's"),
+])
+def test_training_further_refuses_a_generator_of_other_data_split_or_size(
+        trained, data_file, tmp_path, changes, message):
+    with pytest.raises(ConfigError, match=message):
+        train_generator(config_for(data_file, tmp_path / "refused", epochs=1,
+                                   init=str(trained.artifact), **changes), show_progress=False)
+    assert not (tmp_path / "refused" / "last.pt").exists()
 
 
 def test_generate_writes_cifs_that_parse_back_with_the_composition_asked(trained, tmp_path,
