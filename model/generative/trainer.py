@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.training.allocator import keep_freed_memory
 from model.datasets import read_dataset
 from model.generative.artifact import CONFIG_FILE as GENERATOR_CONFIG
 from model.generative.artifact import WEIGHTS_FILE, resolve_generator, save_generator
@@ -141,6 +142,7 @@ def train_generator(config: GeneratorConfig, *, resume: bool = False,
                     show_progress: bool = True) -> GeneratorResult:
     threads_before = torch.get_num_threads()
     torch.set_num_threads(config.threads)
+    keep_freed_memory()
     try:
         return _train(config, resume, show_progress)
     finally:

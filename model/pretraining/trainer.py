@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.training.allocator import keep_freed_memory
 from model.datasets import read_dataset
 from model.graph_cache import load_or_build_graphs
 from model.nn import PaiNN, SchNet, collate
@@ -52,6 +53,7 @@ def pretrain(config: PretrainConfig, *, resume: bool = False,
     """Pre-train with `config.threads` torch threads (one: a seed reproduces a run exactly)."""
     threads_before = torch.get_num_threads()
     torch.set_num_threads(config.threads)
+    keep_freed_memory()
     try:
         return _pretrain(config, resume=resume, show_progress=show_progress)
     finally:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.training.allocator import keep_freed_memory
 from model.artifact import ArtifactMetadata, TargetInfo
 from model.export_onnx import export_onnx
 from model.graph_cache import GraphSet
@@ -161,6 +162,7 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
     (several threads sum scattered gradients in a varying order)."""
     threads_before = torch.get_num_threads()
     torch.set_num_threads(config.threads)
+    keep_freed_memory()
     cluster = Cluster.from_environment()
     try:
         result = _train(config, cluster, resume=resume,
