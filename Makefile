@@ -16,6 +16,7 @@ test: $(VENV)/.installed-all
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/neighbor_list.py
 	$(BIN)/python bench/inference_latency.py
+	$(BIN)/python bench/inference_latency.py --keep-freed-memory
 	$(BIN)/python bench/qm9_vs_schnetpack.py
 
 $(VENV)/bin/python:

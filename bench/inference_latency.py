@@ -8,7 +8,12 @@ with its input checks. Times are medians of interleaved repeats; the table
 gives ratios (above 1: onnxruntime is faster) and, for the 20 ms goal, the
 engine's own milliseconds.
 
-    python bench/inference_latency.py [--repeats N]
+    python bench/inference_latency.py [--repeats N] [--keep-freed-memory]
+
+glibc's malloc hands the large tensors of a torch forward pass back to the OS and
+faults their pages in again on the next call (about 6,000 page faults a call at 50
+atoms); onnxruntime keeps its own arena. --keep-freed-memory sets the allocator as
+kozo's training does (model/training/allocator.py), for a torch eager at its best.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from model.infer import Predictor  # noqa: E402
 from model.nn import PaiNN, PropertyHead  # noqa: E402
 from model.nn.batch import GraphBatch  # noqa: E402
 from model.nn.property_model import PropertyModel  # noqa: E402
+from model.training.allocator import keep_freed_memory  # noqa: E402
 from model.nn.readout import TargetSpec  # noqa: E402
 from model.structure_files import Structure  # noqa: E402
 
@@ -116,7 +122,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="glibc keeps freed memory in the process (spares torch the "
+                             "page faults; onnxruntime has its own arena)")
     args = parser.parse_args()
+    if args.keep_freed_memory and not keep_freed_memory():
+        raise SystemExit("--keep-freed-memory needs glibc's mallopt, not found here")
     torch.set_num_threads(1)
     config = tomllib.loads((ROOT / "model/configs/perovskite.toml").read_text())
     rng = np.random.default_rng(0)
@@ -127,7 +138,8 @@ def main() -> None:
         sides = {"onnxruntime": predictor.predict, "torch": torch_eager(model, config["cutoff"])}
         print(f"# PaiNN {config['features']} features, {config['interactions']} interactions, "
               f"cutoff {config['cutoff']} Å; onnxruntime {__import__('onnxruntime').__version__}, "
-              f"torch {torch.__version__}; one thread; neighbour list included")
+              f"torch {torch.__version__}; one thread; neighbour list included; allocator: "
+              f"{'freed memory kept' if args.keep_freed_memory else 'glibc default'}")
         print(f"{'atoms':>6} {'batch':>6} {'onnxruntime ms':>15} {'torch ms':>9} "
               f"{'torch/ort':>10} {'ort structures/s':>17}")
         for atoms, repeats in SUPERCELLS.items():
