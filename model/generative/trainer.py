@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.training.allocator import keep_freed_memory
 from model.datasets import read_dataset
 from model.generative.artifact import CONFIG_FILE as GENERATOR_CONFIG
 from model.generative.artifact import WEIGHTS_FILE, resolve_generator, save_generator
@@ -28,6 +27,7 @@ from model.generative.config import SAMPLING_LIMITS, GeneratorConfig
 from model.generative.crystals import CrystalSet, collate_crystals, crystals_from_dataset
 from model.generative.diffusion import CrystalDiffusion, Normalisation
 from model.generative.lattice import lattice_to_vector
+from model.training.allocator import keep_freed_memory
 from model.training.config import ConfigError
 from model.training.trainer import learning_rate
 from model.training.checkpoints import (keep_epochs_up_to, restore_rng_state, rng_state,

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.training.allocator import keep_freed_memory
 from model.artifact import ArtifactMetadata, TargetInfo
 from model.export_onnx import export_onnx
 from model.graph_cache import GraphSet
 from model.nn import PaiNN, PropertyHead, SchNet, collate
 from model.nn.property_model import PropertyModel
+from model.training.allocator import keep_freed_memory
 from model.training.checkpoints import (keep_epochs_up_to, restore_rng_state, rng_state,
                                         save_atomically)
 from model.training.config import ConfigError, TrainConfig
@@ -214,7 +214,7 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
         model.load_state_dict(state["model"])
         noise.load_state_dict(state.get("noise", noise.state_dict()))
         optimizer.load_state_dict(state["optimizer"])
-        if average is not None:
+        if average is not None and "ema" in state:  # else it starts at the next step
             average.load_state_dict(state["ema"])
         restore_rng_state(state["rng"], generator)
         first_epoch, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]

@@ -309,6 +309,7 @@ def test_classifier_free_guidance_steers_the_cell_toward_the_property_asked():
 
 @pytest.mark.parametrize("name, mode", [("generator-perovskite.toml", "de_novo"),
                                         ("generator-perovskite-csp.toml", "csp"),
+                                        ("generator-perovskite-csp-further.toml", "csp"),
                                         ("generator-carbon.toml", "de_novo")])
 def test_the_shipped_generator_configurations_load(name, mode):
     from pathlib import Path
