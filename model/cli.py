@@ -277,12 +277,17 @@ def _sampling_settings(args: argparse.Namespace, description: dict) -> dict:
     return description | given
 
 
-def _set_threads(threads: int) -> None:
+def _set_up_sampling(threads: int) -> None:
+    """torch threads for sampling, and freed memory kept: the denoiser's passes would fault
+    their tensors' pages in again on every step (allocator.py)."""
     import torch
+
+    from model.training.allocator import keep_freed_memory
 
     if threads < 1:
         raise KozoError(f"--threads must be at least 1; got {threads}")
     torch.set_num_threads(threads)
+    keep_freed_memory()
 
 
 def _property_model(name: str) -> Path | None:
@@ -312,7 +317,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise GenerationRequestError(f"-n must be at least 1; got {args.n}")
-    _set_threads(args.threads)
+    _set_up_sampling(args.threads)
     model, description = load_generator(default_generator(args.generator,
                                                           args.composition is not None))
     description = _sampling_settings(args, description)
@@ -345,7 +350,7 @@ def run_evaluate_generator(args: argparse.Namespace) -> int:
         raise KozoError(f"--limit must be at least 1; got {args.limit}")
     if not args.data and not args.split:
         raise KozoError("give --data (held-out crystals) or --split test|validation")
-    _set_threads(args.threads)
+    _set_up_sampling(args.threads)
     model, description = load_generator(default_generator(args.generator, True))
     description = _sampling_settings(args, description)
     args.data = args.data or training_data(description)
