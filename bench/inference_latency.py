@@ -13,7 +13,7 @@ engine's own milliseconds.
 glibc's malloc hands the large tensors of a torch forward pass back to the OS and
 faults their pages in again on the next call (about 6,000 page faults a call at 50
 atoms); onnxruntime keeps its own arena. --keep-freed-memory sets the allocator as
-kozo's training does (model/training/allocator.py), for a torch eager at its best.
+kozo's training does (model/allocator.py), for a torch eager at its best.
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kernels import batched_neighbor_list  # noqa: E402
+from model.allocator import keep_freed_memory  # noqa: E402
 from model.artifact import ArtifactMetadata, TargetInfo  # noqa: E402
 from model.export_onnx import export_onnx  # noqa: E402
 from model.infer import Predictor  # noqa: E402
 from model.nn import PaiNN, PropertyHead  # noqa: E402
 from model.nn.batch import GraphBatch  # noqa: E402
 from model.nn.property_model import PropertyModel  # noqa: E402
-from model.training.allocator import keep_freed_memory  # noqa: E402
 from model.nn.readout import TargetSpec  # noqa: E402
 from model.structure_files import Structure  # noqa: E402
 

@@ -5,7 +5,7 @@ seed 0), same neighbour pairs (kozo's cache at 5 Å), same normalised targets
 (U0 with per-element references fitted on the training split, HOMO-LUMO gap),
 same L1 loss, Adam, batch size and cosine schedule over the same wall-clock
 budget, one thread each, one after the other, in one process whose allocator keeps
-freed memory (model/training/allocator.py: both sides are spared the page faults).
+freed memory (model/allocator.py: both sides are spared the page faults).
 Each side is scored on the test
 split with its best-validation weights. The table prints MAEs and the ratio
 (above 1: kozo is more accurate).
@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.peers import schnetpack_peer  # noqa: E402
+from model.allocator import keep_freed_memory  # noqa: E402
 from model.nn import collate  # noqa: E402
-from model.training.allocator import keep_freed_memory  # noqa: E402
 from model.training.config import TrainConfig  # noqa: E402
 from model.training.metrics import regression_metrics  # noqa: E402
 from model.training.preparation import prepare  # noqa: E402

@@ -282,7 +282,7 @@ def _set_up_sampling(threads: int) -> None:
     their tensors' pages in again on every step (allocator.py)."""
     import torch
 
-    from model.training.allocator import keep_freed_memory
+    from model.allocator import keep_freed_memory
 
     if threads < 1:
         raise KozoError(f"--threads must be at least 1; got {threads}")

@@ -20,14 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.allocator import keep_freed_memory
 from model.datasets import read_dataset
-from model.generative.artifact import CONFIG_FILE as GENERATOR_CONFIG
-from model.generative.artifact import WEIGHTS_FILE, resolve_generator, save_generator
+from model.generative.artifact import load_generator, save_generator
 from model.generative.config import SAMPLING_LIMITS, GeneratorConfig
 from model.generative.crystals import CrystalSet, collate_crystals, crystals_from_dataset
 from model.generative.diffusion import CrystalDiffusion, Normalisation
 from model.generative.lattice import lattice_to_vector
-from model.training.allocator import keep_freed_memory
 from model.training.config import ConfigError
 from model.training.trainer import learning_rate
 from model.training.checkpoints import (keep_epochs_up_to, restore_rng_state, rng_state,
@@ -116,23 +115,22 @@ def start_from(model: CrystalDiffusion, init: str, training_ids: set[str]) -> No
     restart of a trained generator (a shipped one, say) on the same data and split.
     ConfigError when the two differ in vocabulary, properties, normalisation or size, or
     when this configuration would train on crystals the generator held out."""
-    folder = resolve_generator(init)
-    description = json.loads((folder / GENERATOR_CONFIG).read_text())
+    trained, description = load_generator(init)
     held_out = set(description.get("test_ids", [])) | set(description.get("validation_ids", []))
     if held_out & training_ids:
         raise ConfigError(f"init {init} held out {len(held_out & training_ids)} crystals that "
                           f"this configuration trains on; use its data, seed and fractions")
-    ours = {"vocabulary": model.vocabulary, "properties": model.properties, "mode": model.mode}
-    differing = [key for key, value in ours.items() if description.get(key) != value]
-    theirs = description.get("normalisation", {})
-    if any(not np.allclose(value, theirs.get(key, np.nan), rtol=1e-9, atol=1e-12)
+    differing = [key for key in ("vocabulary", "properties", "mode")
+                 if getattr(trained, key) != getattr(model, key)]
+    theirs = asdict(trained.normalisation)
+    if any(not np.allclose(value, theirs[key], rtol=1e-9, atol=1e-12)
            for key, value in asdict(model.normalisation).items()):
         differing.append("normalisation")
     if differing:
         raise ConfigError(f"init {init}: its {' and '.join(differing)} differ from this "
                           f"configuration's; train from it on the same data and split")
     try:
-        model.load_state_dict(torch.load(folder / WEIGHTS_FILE, weights_only=True))
+        model.load_state_dict(trained.state_dict())
     except RuntimeError as error:
         raise ConfigError(f"init {init}: its network does not fit this configuration's "
                           f"(features, layers): {str(error).splitlines()[0]}") from None

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.allocator import keep_freed_memory
 from model.datasets import read_dataset
 from model.graph_cache import load_or_build_graphs
 from model.nn import PaiNN, SchNet, collate
@@ -27,7 +28,6 @@ from model.plots import plot_pretraining_curve
 from model.pretraining.config import PretrainConfig
 from model.pretraining.objectives import (Losses, PretrainingModel, class_weights, corrupt,
                                           pretraining_losses)
-from model.training.allocator import keep_freed_memory
 from model.training.config import ConfigError
 from model.training.finetune import BACKBONE_FILE, backbone_config
 from model.training.splits import random_split

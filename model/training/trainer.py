@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.allocator import keep_freed_memory
 from model.artifact import ArtifactMetadata, TargetInfo
 from model.export_onnx import export_onnx
 from model.graph_cache import GraphSet
 from model.nn import PaiNN, PropertyHead, SchNet, collate
 from model.nn.property_model import PropertyModel
-from model.training.allocator import keep_freed_memory
 from model.training.checkpoints import (keep_epochs_up_to, restore_rng_state, rng_state,
                                         save_atomically)
 from model.training.config import ConfigError, TrainConfig
@@ -92,13 +92,13 @@ def learning_rate(config: TrainConfig, epoch: int, time_used: float | None = Non
     return config.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress_made)))
 
 
-def _error_sums(model: PropertyModel, batch, kind: str | dict[str, str],
+def _error_sums(model: PropertyModel, batch, kinds: dict[str, str],
                 weights: torch.Tensor | None = None,
                 noise: NoiseScales | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per target: the sum of squared (or absolute, or Balanced MSE) errors in normalised units
     over the known values, and how many there are. [n_targets] each.
 
-    `kind` is one loss for all targets or one per target name; weights [n_graphs, n_targets]
+    `kinds` names each target's loss (TrainConfig.losses); weights [n_graphs, n_targets]
     (LDS) multiply each sample's error; `noise` holds the Balanced MSE σ of each target."""
     predictions = model.predict(batch) if batch.n_graphs else {}
     sums, counts = [], []
@@ -112,13 +112,13 @@ def _error_sums(model: PropertyModel, batch, kind: str | dict[str, str],
         scale = target.std * (batch.graph_index.bincount(minlength=batch.n_graphs)[known]
                               if target.aggregation == "sum" else 1.0)
         predicted_z, actual_z = predictions[target.name][known] / scale, actual[known] / scale
-        target_kind = kind if isinstance(kind, str) else kind[target.name]
-        if target_kind == "balanced_mse":  # differences of z: the mean of an averaged target cancels
+        kind = kinds[target.name]
+        if kind == "balanced_mse":  # differences of z: the mean of an averaged target cancels
             sums.append(balanced_mse(predicted_z, actual_z, noise.variance(k)).sum())
             counts.append(known.sum().to(predicted_z.dtype))
             continue
         error = predicted_z - actual_z
-        per_sample = error ** 2 if target_kind == "mse" else error.abs()
+        per_sample = error ** 2 if kind == "mse" else error.abs()
         if weights is not None:
             per_sample = per_sample * weights[known, k]
         sums.append(per_sample.sum())
@@ -126,13 +126,12 @@ def _error_sums(model: PropertyModel, batch, kind: str | dict[str, str],
     return torch.stack(sums), torch.stack(counts)
 
 
-def _loss(model: PropertyModel, batch, kind: str | dict[str, str] = "mse",
-          cluster: Cluster = Cluster(),
+def _loss(model: PropertyModel, batch, kinds: dict[str, str], cluster: Cluster = Cluster(),
           weights: torch.Tensor | None = None, noise: NoiseScales | None = None
           ) -> tuple[torch.Tensor, float]:
     """This process's part of the mean error over targets of the global batch, and that
     mean's value (the same on every process)."""
-    sums, counts = _error_sums(model, batch, kind, weights, noise)
+    sums, counts = _error_sums(model, batch, kinds, weights, noise)
     global_counts = cluster.total(counts)
     present = global_counts > 0
     per_target = sums[present] / global_counts[present]
@@ -204,6 +203,7 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
     optimizer = (torch.optim.AdamW(groups, lr=config.learning_rate,
                                    weight_decay=config.weight_decay)
                  if config.weight_decay else torch.optim.Adam(groups, lr=config.learning_rate))
+    losses_by_target = config.losses
     average = weight_average(model, config.ema_decay)
     evaluated = average.module if average is not None else model  # validated, best.pt
     first_epoch, best_score, best_epoch, seconds_before = 1, math.inf, 0, 0.0
@@ -248,7 +248,7 @@ def _train(config: TrainConfig, cluster: Cluster, *, resume: bool,
                         else batches):
             optimizer.zero_grad()
             share = cluster.share(indices)
-            loss, global_loss = _loss(model, collate(graphs, share), config.losses, cluster,
+            loss, global_loss = _loss(model, collate(graphs, share), losses_by_target, cluster,
                                       None if weights is None else torch.from_numpy(weights[share]),
                                       noise)
             if loss.requires_grad:  # a process whose share of the last batch is empty has none

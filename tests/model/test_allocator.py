@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WHERE_A_TENSOR_LIVES = """
 import sys
 import torch
-from model.training.allocator import keep_freed_memory
+from model.allocator import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 pointer = torch.empty(2**22).data_ptr()  # 16 MiB, as a training step's larger tensors
@@ -22,7 +22,7 @@ print("heap" if start <= pointer < end else "own mapping")
 STEPS = """
 import resource, sys
 import torch
-from model.training.allocator import keep_freed_memory
+from model.allocator import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 

@@ -1,11 +1,11 @@
-"""Keep freed memory in the process while training, instead of handing it back to the OS.
+"""Keep freed memory in a torch process (training, sampling) instead of handing it back.
 
 glibc's malloc serves the tensors of a training step (a few MB each) from fresh
 mmap'd pages or trims them off its heap when they are freed, so every step faults
 the same pages back in: about 15,000 page faults per step for the shipped
-perovskite model, a third of its time on one core. A fixed mmap threshold and no
-trimming keep those pages mapped and reused (measured: 85 ms a step against
-113-139 ms). Set through glibc's mallopt; elsewhere (macOS, musl) nothing changes.
+perovskite model. A fixed mmap threshold and no trimming keep those pages mapped
+and reused (one core: 74-88 ms a step against 100-139 ms). Set through glibc's
+mallopt; elsewhere (macOS, musl) nothing changes.
 """
 
 from __future__ import annotations
