@@ -12,7 +12,8 @@ the devices' process a list reply would wait behind the client's own upload
 work, and the bench would time the load generator rather than the hub.
 Reports ingest MB/s (original bytes committed per second of wall time) against
 the disk's sequential write speed measured in the same run (a file written and
-fsynced in the hub's data folder), latency percentiles per call, and errors.
+fsynced in the hub's data folder), latency percentiles per call, errors, and the
+CPU seconds the hub, the devices and the users spent during the load.
 Goals: zero errors, p99 of list calls under 300 ms, ingest at least 50% of the
 disk's sequential write speed. Prints a table; asserts nothing.
 """
@@ -62,6 +63,12 @@ def disk_write_speed(folder: Path, size: int = 512 * 1024 * 1024) -> float:
     elapsed = time.perf_counter() - start
     path.unlink()
     return size / elapsed / 1e6
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def prepared_upload(data: bytes, name: str) -> dict:
@@ -195,8 +202,9 @@ def users_process(url: str, tokens: list[str], started, stop, results) -> None:
     """The users' side, in a process of its own; sends back (latency, errors) when stopped."""
     record = Recorder()
     started.set()
+    cpu = time.process_time()
     asyncio.run(read_until(url, tokens, record, stop))
-    results.send((dict(record.latency), dict(record.errors)))
+    results.send((dict(record.latency), dict(record.errors), time.process_time() - cpu))
 
 
 async def load(url: str, codes: list[str], uploads: list[list[dict]], files_at_once: int,
@@ -208,10 +216,11 @@ async def load(url: str, codes: list[str], uploads: list[list[dict]], files_at_o
     return sum(committed), time.perf_counter() - start
 
 
-def load_with_users(url: str, codes: list[str], tokens: list[str], files: int, size: int,
-                    files_at_once: int) -> tuple[Recorder, int, float]:
+def load_with_users(url: str, hub_pid: int, codes: list[str], tokens: list[str], files: int,
+                    size: int, files_at_once: int) -> tuple[Recorder, int, float, dict]:
     """Devices upload in this process while the users list and download in another, only
-    while the uploads run (the files are compressed beforehand)."""
+    while the uploads run (the files are compressed beforehand). Also returns the CPU
+    seconds each side spent during the load: with two cores, the hub's share bounds ingest."""
     uploads = [[prepared_upload(instrument_like(size, seed=1000 * d + f), f"run-{f}/data-{d}.raw")
                 for f in range(files)] for d in range(len(codes))]
     context = multiprocessing.get_context("spawn")
@@ -221,17 +230,19 @@ def load_with_users(url: str, codes: list[str], tokens: list[str], files: int, s
     users.start()
     started.wait(60)
     record = Recorder()
+    hub_cpu, devices_cpu = cpu_seconds(hub_pid), time.process_time()
     try:
         ingested, elapsed = asyncio.run(load(url, codes, uploads, files_at_once, record))
     finally:
         stop.set()
-    latency, errors = receiving.recv()
+    cpu = {"hub": cpu_seconds(hub_pid) - hub_cpu, "devices": time.process_time() - devices_cpu}
+    latency, errors, cpu["users"] = receiving.recv()
     users.join(60)
     for kind, values in latency.items():
         record.latency[kind].extend(values)
     for kind, messages in errors.items():
         record.errors[kind].extend(messages)
-    return record, ingested, elapsed
+    return record, ingested, elapsed, cpu
 
 
 def main() -> None:
@@ -264,8 +275,9 @@ def main() -> None:
                         raise SystemExit("the hub did not start")
                     time.sleep(0.2)
             size = int(args.size_mib * 1024 * 1024)
-            record, ingested, elapsed = load_with_users(url, codes, tokens, args.files, size,
-                                                        args.files_at_once)
+            record, ingested, elapsed, cpu = load_with_users(url, hub.pid, codes, tokens,
+                                                             args.files, size,
+                                                             args.files_at_once)
             exposition = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
         finally:
             hub.terminate()
@@ -285,6 +297,10 @@ def main() -> None:
     print(f"list in the hub's handler (its /metrics histogram): p99 ≤ "
           f"{1e3 * histogram_quantile(exposition, '/api/v1/files', 0.99):.0f} ms; the rest of "
           f"the list latency is queueing for the event loop and the CPU")
+    print(f"CPU during the load: hub {cpu['hub']:.1f} s, devices {cpu['devices']:.1f} s, users "
+          f"{cpu['users']:.1f} s, in {elapsed:.1f} s on {os.cpu_count()} cores; the hub spent "
+          f"{cpu['hub'] / (ingested / 1e9):.1f} CPU s per GB ingested (downloads and lists "
+          f"included)")
     errors = sum(len(v) for v in record.errors.values())
     print(f"errors: {errors} (goal 0); list p99 {1e3 * percentile(record.latency['list'], 0.99):.0f}"
           f" ms (goal < 300 ms)")
