@@ -189,7 +189,9 @@ def add_generator_commands(model_commands: argparse._SubParsersAction) -> None:
                     "--candidates K, the likeliest of K draws by the generator's own\n"
                     "denoising loss) and match it with pymatgen's StructureMatcher(stol=0.5,\n"
                     "angle_tol=10, ltol=0.3): match rate (%) and RMSE (normalised by\n"
-                    "(V/N)^1/3), as in CDVAE/DiffCSP. A de novo generator also reports\n"
+                    "(V/N)^1/3), as in CDVAE/DiffCSP; the framework match rate ignores\n"
+                    "species (the right geometry with atoms on the wrong sites still counts).\n"
+                    "A de novo generator also reports\n"
                     "structural validity (no pair closer than 0.5 Å), compositional validity\n"
                     "(charge neutrality by pymatgen's oxidation-state guess) and uniqueness\n"
                     "(%). With a property model, the property of each generated crystal is\n"
@@ -370,6 +372,9 @@ def run_evaluate_generator(args: argparse.Namespace) -> int:
     split = f" ({args.split} split)" if args.split else ""
     print(f"CSP on {', '.join(args.data)}{split}: match rate {m['match_rate']:.1f} %, "
           f"RMSE {m['rmse']:.4f} (n = {m['n']}, skipped {m['skipped']} with unseen elements)")
+    print(f"framework match rate (species ignored) {m['framework_match_rate']:.1f} %: "
+          f"{m['framework_match_rate'] - m['match_rate']:.1f} % have the right geometry with "
+          f"atoms on the wrong sites")
     if "structural_validity" in m:
         print(f"de novo: structural validity {m['structural_validity']:.1f} %, compositional "
               f"validity {m['compositional_validity']:.1f} %, uniqueness {m['uniqueness']:.1f} %")

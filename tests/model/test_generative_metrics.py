@@ -45,6 +45,15 @@ def test_a_stretched_cell_or_a_missing_sample_is_a_miss():
     assert result["rmse"] == pytest.approx(0.0, abs=1e-12)
 
 
+def test_swapped_a_and_b_sites_match_the_framework_but_not_the_crystal():
+    references = [perovskite(3.9), perovskite(3.9), perovskite(3.9)]
+    swapped = perovskite(3.9, species=["Ti", "Sr", "O", "O", "O"])  # Ti 12-fold, Sr 6-fold
+    generated = [perovskite(3.9), swapped, perovskite(3.9, c=6.5)]
+    result = csp_metrics(generated, references)
+    assert result["match_rate"] == pytest.approx(100 / 3)
+    assert result["framework_match_rate"] == pytest.approx(200 / 3)
+
+
 def test_no_match_gives_a_nan_rmse():
     assert np.isnan(csp_metrics([perovskite(3.9, c=7.0)], [perovskite(3.9)])["rmse"])
 

@@ -204,7 +204,8 @@ def test_evaluate_generator_prints_match_rate_and_rmse_as_json(trained, data_fil
                  "--data", str(data_file), "--limit", "4", "--steps", "5", "--json"])
     assert code == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert {"match_rate", "rmse", "n", "heat_all_mae"} <= set(metrics)
+    assert {"match_rate", "framework_match_rate", "rmse", "n", "heat_all_mae"} <= set(metrics)
+    assert metrics["match_rate"] <= metrics["framework_match_rate"] <= 100.0
     assert metrics["n"] == 4 and 0.0 <= metrics["match_rate"] <= 100.0
 
 
