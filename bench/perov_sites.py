@@ -32,18 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from model.datasets import read_dataset  # noqa: E402
+from model.datasets.records import to_pymatgen_structure  # noqa: E402
 from model.generative.artifact import load_generator  # noqa: E402
 from model.generative.assessment import training_data  # noqa: E402
 from model.generative.evaluation import matcher  # noqa: E402
-from model.structure_files import Structure  # noqa: E402
 
 ANIONS = {7, 8, 9, 16}  # N, O, F, S: the X of perov_5's ABX3
-
-
-def to_pymatgen(structure: Structure):
-    from pymatgen.core import Lattice, Structure as PymatgenStructure
-    return PymatgenStructure(Lattice(structure.cell), structure.numbers.tolist(),
-                             structure.positions, coords_are_cartesian=True)
 
 
 def larger_cation_on_a_site(crystal) -> bool | None:
@@ -69,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     _model, description = load_generator(args.generator)
     dataset = read_dataset(args.data or training_data(description))
-    crystals = {s.id: to_pymatgen(s.structure) for s in dataset.samples}
+    crystals = {s.id: to_pymatgen_structure(s.structure) for s in dataset.samples}
     by_composition: dict[tuple, list[str]] = defaultdict(list)
     for sample in dataset.samples:
         by_composition[tuple(sorted(sample.structure.numbers.tolist()))].append(sample.id)

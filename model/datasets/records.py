@@ -74,6 +74,14 @@ def from_pymatgen(structure, source: str) -> Structure:
                      source=source)
 
 
+def to_pymatgen_structure(structure: Structure):
+    """A pymatgen Structure from ours (the inverse of from_pymatgen), for pymatgen's
+    matchers, reductions and writers."""
+    from pymatgen.core import Lattice, Structure as PymatgenStructure
+    return PymatgenStructure(Lattice(structure.cell), structure.numbers.tolist(),
+                             structure.positions, coords_are_cartesian=True)
+
+
 def parse_number(text) -> float | None:
     """A float from a CSV or JSON cell; None for text, booleans and blanks."""
     if isinstance(text, bool) or text is None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from kozo.errors import KozoError
 from model.datasets import read_dataset
+from model.datasets.records import to_pymatgen_structure
 from model.generative.diffusion import CrystalDiffusion
 from model.generative.evaluation import csp_metrics, de_novo_metrics, to_pymatgen
 from model.generative.generate import as_structure, predict_properties, sample_crystals
@@ -44,7 +45,7 @@ def assess_generator(model: CrystalDiffusion, description: dict, data: str | lis
         held_out(dataset.samples, description, split)[:limit]
     known = set(model.vocabulary)
     samples_in = [s for s in samples if set(s.structure.numbers.tolist()) <= known]
-    references = [_pymatgen(s.structure) for s in samples_in]
+    references = [to_pymatgen_structure(s.structure) for s in samples_in]
     slots = sample_crystals(model, description, len(samples_in),
                             compositions=[s.structure.numbers.tolist() for s in samples_in],
                             seed=seed)
@@ -98,9 +99,3 @@ def held_out(samples: list, description: dict, split: str) -> list:
                                   f"{sorted(ids)[0]}): pass the data it was trained on "
                                   f"({', '.join(description.get('data', []))})")
     return chosen
-
-
-def _pymatgen(structure):
-    from pymatgen.core import Lattice, Structure
-    return Structure(Lattice(structure.cell), structure.numbers.tolist(), structure.positions,
-                     coords_are_cartesian=True)

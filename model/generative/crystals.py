@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.datasets.records import Dataset
+from model.datasets.records import Dataset, to_pymatgen_structure
 from model.structure_files import Structure
 
 
@@ -44,10 +44,7 @@ class CrystalSet:
 
 def niggli_reduced(structure: Structure) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fractional [n, 3] in [0, 1), cell [3, 3] Å, atomic numbers [n]) of the Niggli cell."""
-    from pymatgen.core import Lattice, Structure as PymatgenStructure
-
-    crystal = PymatgenStructure(Lattice(structure.cell), structure.numbers.tolist(),
-                                structure.positions, coords_are_cartesian=True)
+    crystal = to_pymatgen_structure(structure)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reduced = crystal.get_reduced_structure("niggli")

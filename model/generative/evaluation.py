@@ -28,11 +28,10 @@ MIN_VOLUME = 0.1  # Å³
 
 
 def matcher(*, ignore_species: bool = False):
-    from pymatgen.analysis.structure_matcher import FrameworkComparator, StructureMatcher
-    if ignore_species:
-        return StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3,
-                                comparator=FrameworkComparator())
-    return StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)
+    from pymatgen.analysis.structure_matcher import (FrameworkComparator, SpeciesComparator,
+                                                     StructureMatcher)
+    comparator = FrameworkComparator() if ignore_species else SpeciesComparator()
+    return StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3, comparator=comparator)
 
 
 def to_pymatgen(sample: Sample):
