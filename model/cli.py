@@ -95,10 +95,14 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
         description="Export a run's checkpoint as a model artifact: model.onnx plus model.json\n"
                     "(targets and units, cutoff, elements, normalisation, data fingerprint,\n"
                     "the exact train/val/test ids and the test metrics of these weights).\n\n"
-                    "Example:\n"
-                    "  kozo model export runs/perovskite --out artifacts/perovskite --version 1.1.0")
-    export.add_argument("run_folder", type=Path, metavar="RUN",
-                        help="run folder written by `kozo model train`")
+                    "Several runs that differ only in seed (same split_seed) export as one\n"
+                    "ensemble: one model.onnx predicting the mean of theirs, scored on their\n"
+                    "shared test split; each member adds one model's time to a prediction.\n\n"
+                    "Examples:\n"
+                    "  kozo model export runs/perovskite --out artifacts/perovskite --version 1.1.0\n"
+                    "  kozo model export runs/perovskite runs/perovskite-seed1 --out artifacts/ens")
+    export.add_argument("run_folder", type=Path, metavar="RUN", nargs="+",
+                        help="run folder(s) written by `kozo model train`")
     export.add_argument("--out", type=Path, required=True, help="artifact folder to write")
     export.add_argument("--checkpoint", choices=["best", "last"], default="best",
                         help="best validation epoch (default) or the last one")
@@ -487,12 +491,14 @@ def run_experiment(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from model.artifact import ArtifactMetadata
-    from model.training.export_run import export_run
+    from model.training.export_run import export_runs
 
-    folder = export_run(args.run_folder, args.out, checkpoint=args.checkpoint, name=args.name,
-                        version=args.artifact_version)
+    folder = export_runs(args.run_folder, args.out, checkpoint=args.checkpoint, name=args.name,
+                         version=args.artifact_version)
     metadata = ArtifactMetadata.read(folder)
-    print(f"exported {metadata.name} {metadata.version} ({args.checkpoint} checkpoint) to {folder}")
+    members = f", the mean of {len(args.run_folder)} runs" if len(args.run_folder) > 1 else ""
+    print(f"exported {metadata.name} {metadata.version} ({args.checkpoint} checkpoint"
+          f"{members}) to {folder}")
     for key, value in sorted(metadata.metrics.get("test", {}).items()):
         if key.endswith("_mae"):
             print(f"  test {key.removesuffix('_mae')} MAE {value:.4g}")

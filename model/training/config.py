@@ -53,9 +53,11 @@ class TrainConfig:
     time_limit: float = 0.0  # minutes of training before stopping (0: none); not reproducible
     patience: int = 20  # epochs without a better validation error before stopping
     seed: int = 0
+    split_seed: int = -1  # seed of the split (-1: `seed`); runs that differ only in initialisation share a split
     train_fraction: float = 0.8
     val_fraction: float = 0.1  # the rest is the test split
     split_sizes: list[str] = field(default_factory=list)  # train,val,test counts; overrides fractions
+    train_limit: int = 0  # learn from N structures drawn from the train split (0: all); val and test unchanged
     split: str = "random"  # "random", or "extrapolation": train on the centre, test on the tails
     split_target: str = ""  # extrapolation: the target whose tails are held out (default: first)
     tail_percentiles: list[float] = field(default_factory=lambda: [10.0, 90.0])  # extrapolation
@@ -94,6 +96,9 @@ class TrainConfig:
                 s.isdigit() and int(s) > 0 for s in self.split_sizes)):
             raise ConfigError(f"split_sizes takes three positive counts train,val,test; "
                               f"got {','.join(self.split_sizes)}")
+        if self.split_seed < -1 or self.train_limit < 0:
+            raise ConfigError(f"split_seed takes -1 (the seed) or a seed ≥ 0, and train_limit a "
+                              f"count ≥ 0; got {self.split_seed}, {self.train_limit}")
         for name in ("features", "interactions", "batch_size", "epochs", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1; got {getattr(self, name)}")
@@ -160,6 +165,11 @@ class TrainConfig:
                                   "contrasts each label with its whole batch")
             kinds[name] = kind
         return kinds
+
+    @property
+    def split_rng_seed(self) -> int:
+        """The seed that fixes the split (and the train_limit draw)."""
+        return self.seed if self.split_seed == -1 else self.split_seed
 
     @property
     def tail_target(self) -> str:

@@ -41,12 +41,14 @@ def prepare(config: TrainConfig) -> PreparedRun:
         if config.split == "extrapolation":
             splits = extrapolation_split(graphs.targets[config.tail_target],
                                          tuple(config.tail_percentiles), config.train_fraction,
-                                         config.val_fraction, config.seed)
+                                         config.val_fraction, config.split_rng_seed)
         else:
             splits = random_split(len(graphs), config.train_fraction, config.val_fraction,
-                                  config.seed, sizes)
+                                  config.split_rng_seed, sizes)
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    if config.train_limit:
+        splits["train"] = limited(splits["train"], config.train_limit, config.split_rng_seed)
     tails_empty = [name for name in ("test_low", "test_high")
                    if name in splits and len(splits[name]) == 0]
     if len(tails_empty) == 1:  # a target whose minimum (or maximum) is shared by more than
@@ -61,3 +63,12 @@ def prepare(config: TrainConfig) -> PreparedRun:
     specs = target_specs(graphs, splits["train"], config.targets, config.summed_targets,
                          dataset.units, elements)
     return PreparedRun(dataset, graphs, splits, elements, specs)
+
+
+def limited(train: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` of the training indices drawn at random (sorted), for learning curves: the
+    validation and test splits stay those of the full run, so the points compare."""
+    if count > len(train):
+        raise ConfigError(f"train_limit {count} exceeds the {len(train)} structures of the "
+                          f"train split")
+    return np.sort(np.random.default_rng([seed, count]).choice(train, count, replace=False))

@@ -326,7 +326,8 @@ def write_test_predictions(model: PropertyModel, config: TrainConfig, graphs: Gr
 
 
 def write_artifact(model, config, graphs, splits, specs, elements, metrics, fingerprint,
-                   directory: Path) -> Path:
+                   directory: Path, members: int = 1) -> Path:
+    """model.onnx + model.json; `members` > 1 for an ensemble (the mean of that many models)."""
     directory.mkdir(parents=True, exist_ok=True)
     example = collate(graphs, splits["train"][:4] if len(splits["train"]) >= 2
                       else np.arange(min(2, len(graphs))))
@@ -339,5 +340,6 @@ def write_artifact(model, config, graphs, splits, specs, elements, metrics, fing
         metrics={split: {f"{t}_{m}": v for t, values in per_target.items()
                          for m, v in values.items()} for split, per_target in metrics.items()},
         architecture={"kind": config.architecture, "features": config.features,
-                      "interactions": config.interactions}).write(directory)
+                      "interactions": config.interactions}
+        | ({"ensemble_members": members} if members > 1 else {})).write(directory)
     return directory
