@@ -173,3 +173,22 @@ def plot_property_histogram(generated: np.ndarray, reference: np.ndarray, png: P
     axes.set(xlabel=f"{label}{unit_text}", ylabel="crystals", title=title)
     axes.legend()
     _save(figure, png, dpi=100)
+
+
+def plot_data_scaling(sizes: np.ndarray, errors: np.ndarray, fit: tuple[float, float], png: Path,
+                      *, label: str, goal: float | None = None) -> None:
+    """Test MAE against training-set size on log-log axes, with the power law
+    MAE = a·N^(−b) (`fit` = (a, b)) extended to where it would meet `goal`."""
+    plt = _pyplot()
+    a, b = fit
+    figure, axes = plt.subplots(figsize=(5, 3.8))
+    axes.plot(sizes, errors, "o", label="runs")
+    end = sizes.max() * 2
+    if goal is not None and b > 0:
+        end = max(end, 1.2 * (a / goal) ** (1 / b))
+        axes.axhline(goal, color="grey", linestyle="--", label=f"goal {goal:g}")
+    grid = np.geomspace(sizes.min(), end, 100)
+    axes.plot(grid, a * grid ** -b, label=f"fit: MAE ∝ N^−{b:.2f}")
+    axes.set(xscale="log", yscale="log", xlabel="training structures N", ylabel=label)
+    axes.legend()
+    _save(figure, png)
