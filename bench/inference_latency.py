@@ -8,12 +8,17 @@ with its input checks. Times are medians of interleaved repeats; the table
 gives ratios (above 1: onnxruntime is faster) and, for the 20 ms goal, the
 engine's own milliseconds.
 
-    python bench/inference_latency.py [--repeats N] [--keep-freed-memory]
+    python bench/inference_latency.py [--repeats N] [--keep-freed-memory] [--model NAME]
 
 glibc's malloc hands the large tensors of a torch forward pass back to the OS and
 faults their pages in again on the next call (about 6,000 page faults a call at 50
 atoms); onnxruntime keeps its own arena. --keep-freed-memory sets the allocator as
 kozo's training does (model/allocator.py), for a torch eager at its best.
+
+--model NAME|DIR adds the quick check of that artifact itself (a shipped model
+by name, e.g. perovskite, or a folder): the engine's milliseconds at batch size
+1, the figure for the 20 ms goal when the artifact is an ensemble of several
+networks.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from model.nn import PaiNN, PropertyHead  # noqa: E402
 from model.nn.batch import GraphBatch  # noqa: E402
 from model.nn.property_model import PropertyModel  # noqa: E402
 from model.nn.readout import TargetSpec  # noqa: E402
+from model.pretrained import resolve_model  # noqa: E402
 from model.structure_files import Structure  # noqa: E402
 
 SITES = [38, 22, 8, 8, 8]  # SrTiO3
@@ -125,6 +131,8 @@ def main() -> None:
     parser.add_argument("--keep-freed-memory", action="store_true",
                         help="glibc keeps freed memory in the process (spares torch the "
                              "page faults; onnxruntime has its own arena)")
+    parser.add_argument("--model", metavar="NAME|DIR",
+                        help="also time this artifact's quick check at batch size 1")
     args = parser.parse_args()
     if args.keep_freed_memory and not keep_freed_memory():
         raise SystemExit("--keep-freed-memory needs glibc's mallopt, not found here")
@@ -153,6 +161,22 @@ def main() -> None:
                 ort, eager = medians["onnxruntime"], medians["torch"]
                 print(f"{atoms:>6} {batch:>6} {1e3 * ort:>15.2f} {1e3 * eager:>9.2f} "
                       f"{eager / ort:>10.2f} {batch / ort:>17.0f}")
+    if args.model:
+        time_artifact(resolve_model(args.model), args.repeats, rng)
+
+
+def time_artifact(folder: Path, repeats: int, rng) -> None:
+    """The quick check of a real artifact (ensembles included): engine ms at batch size 1."""
+    predictor = Predictor(folder, threads=1)
+    members = predictor.metadata.architecture.get("ensemble_members", 1)
+    print(f"# artifact {predictor.metadata.name} {predictor.metadata.version} "
+          f"({members} network{'s' if members > 1 else ''}): quick check, batch size 1")
+    print(f"{'atoms':>6} {'onnxruntime ms':>15}")
+    for atoms, repeats_of_cell in SUPERCELLS.items():
+        structure = [perovskite_supercell(repeats_of_cell, rng)]
+        seconds = median_seconds({"artifact": predictor.predict}, structure,
+                                 int(max(3, repeats // (atoms // 5) ** 0.5)))["artifact"]
+        print(f"{atoms:>6} {1e3 * seconds:>15.2f}")
 
 
 if __name__ == "__main__":
