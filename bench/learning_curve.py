@@ -3,10 +3,11 @@
     python bench/learning_curve.py RUN [RUN ...] [--target heat_all] [--goal 0.030]
                                    [--plot FILE.png]
 
-Each RUN is a `kozo model train` run folder; runs that differ only in
-`train_limit` share the validation and test splits (see `kozo model train
---help`), so their test errors compare. The script reads each run's
-metrics.json, prints the test MAE against the number of training structures,
+Each RUN is a `kozo model train` run folder, or an artifact folder (such as
+model/pretrained/perovskite: its model.json records the splits and the test
+metrics); runs that differ only in `train_limit` share the validation and test
+splits (see `kozo model train --help`), so their test errors compare. The
+script reads each run's metrics.json (or model.json), prints the test MAE against the number of training structures,
 fits the power law MAE = a·N^(−b) by least squares on log-log axes and, given
 a goal, extrapolates the training-set size at which the fit would meet it.
 Learning curves of this kind are close to power laws over a decade or two
@@ -34,10 +35,17 @@ from model.plots import plot_data_scaling  # noqa: E402
 
 
 def read_point(run: Path, target: str) -> tuple[int, float]:
-    """(training structures, test MAE of `target`) of one run folder."""
+    """(training structures, test MAE of `target`) of one run or artifact folder."""
+    if (run / "model.json").is_file() and not (run / "metrics.json").is_file():
+        metadata = json.loads((run / "model.json").read_text())
+        test = metadata["metrics"].get("test", {})
+        if f"{target}_mae" not in test:
+            raise SystemExit(f"learning_curve: error: {run} has no test MAE for {target!r}")
+        return len(metadata["splits"]["train"]), float(test[f"{target}_mae"])
     path = run / "metrics.json"
     if not path.is_file():
-        raise SystemExit(f"learning_curve: error: {run} is not a finished run (no metrics.json)")
+        raise SystemExit(f"learning_curve: error: {run} is neither a finished run (no "
+                         f"metrics.json) nor an artifact (no model.json)")
     metrics = json.loads(path.read_text())["metrics"]
     if target not in metrics.get("test", {}):
         raise SystemExit(f"learning_curve: error: {run} has no test metrics for {target!r}; "

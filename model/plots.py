@@ -190,5 +190,13 @@ def plot_data_scaling(sizes: np.ndarray, errors: np.ndarray, fit: tuple[float, f
     grid = np.geomspace(sizes.min(), end, 100)
     axes.plot(grid, a * grid ** -b, label=f"fit: MAE ∝ N^−{b:.2f}")
     axes.set(xscale="log", yscale="log", xlabel="training structures N", ylabel=label)
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    ticks = [t for t in (100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000,
+                         200_000, 500_000) if sizes.min() / 1.2 <= t <= end]
+    axes.set_xticks(ticks, [f"{t:,}" for t in ticks])
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    plain = FuncFormatter(lambda value, _position: f"{value:.3g}")
+    axes.yaxis.set_major_formatter(plain)
+    axes.yaxis.set_minor_formatter(plain)
     axes.legend()
     _save(figure, png)
