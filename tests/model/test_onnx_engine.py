@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,6 +84,16 @@ def test_an_empty_structure_is_refused(artifact):
     empty = from_pymatgen(Structure(Lattice.cubic(4.0), [], []), "empty.cif")
     with pytest.raises(PredictionError, match=r"empty.cif: the structure has no atoms"):
         Predictor(artifact[0]).predict([empty])
+
+
+def test_the_exported_graph_carries_no_stack_traces_or_local_paths(artifact):
+    import onnx
+
+    graph = onnx.load(str(artifact[0] / "model.onnx")).graph
+    assert len(graph.node) > 50
+    assert not [node.name for node in graph.node if node.metadata_props]
+    assert str(Path(__file__).resolve().parents[2]).encode() not in \
+        (artifact[0] / "model.onnx").read_bytes()
 
 
 def test_the_engine_never_imports_torch(artifact):
