@@ -111,6 +111,11 @@ def torch_eager(model: PropertyModel, cutoff: float):
     return predict
 
 
+def repeats_for(repeats: int, atoms: int, batch: int) -> int:
+    """Fewer repeats for larger work (batches of 64, more atoms), at least 3."""
+    return int(max(3, repeats // (1 if batch == 1 else 8) // (atoms // 5) ** 0.5))
+
+
 def median_seconds(functions: dict, argument, repeats: int) -> dict[str, float]:
     """Interleaved repeats, so that load on the machine hits both sides alike."""
     times = {name: [] for name in functions}
@@ -156,8 +161,7 @@ def main() -> None:
                 check = [sides[name](structures) for name in sides]
                 gap = abs(check[0][0]["heat_all"] - float(check[1]["heat_all"][0]))
                 assert gap < 1e-3 * max(1.0, abs(check[0][0]["heat_all"])), gap
-                n = max(3, args.repeats // (1 if batch == 1 else 8) // (atoms // 5) ** 0.5)
-                medians = median_seconds(sides, structures, int(n))
+                medians = median_seconds(sides, structures, repeats_for(args.repeats, atoms, batch))
                 ort, eager = medians["onnxruntime"], medians["torch"]
                 print(f"{atoms:>6} {batch:>6} {1e3 * ort:>15.2f} {1e3 * eager:>9.2f} "
                       f"{eager / ort:>10.2f} {batch / ort:>17.0f}")
@@ -175,7 +179,7 @@ def time_artifact(folder: Path, repeats: int, rng) -> None:
     for atoms, repeats_of_cell in SUPERCELLS.items():
         structure = [perovskite_supercell(repeats_of_cell, rng)]
         seconds = median_seconds({"artifact": predictor.predict}, structure,
-                                 int(max(3, repeats // (atoms // 5) ** 0.5)))["artifact"]
+                                 repeats_for(repeats, atoms, 1))["artifact"]
         print(f"{atoms:>6} {1e3 * seconds:>15.2f}")
 
 

@@ -60,8 +60,7 @@ def export_runs(runs: list[Path], out: Path, *, checkpoint: str = "best",
     metrics = {split: split_metrics(model, prepared.graphs, indices, config.batch_size)
                for split, indices in prepared.splits.items()}
     return write_artifact(model, config, prepared.graphs, prepared.splits, prepared.specs,
-                          prepared.elements, metrics, prepared.dataset.fingerprint, Path(out),
-                          members=len(models))
+                          prepared.elements, metrics, prepared.dataset.fingerprint, Path(out))
 
 
 def load_checkpoint(run: Path, config: TrainConfig, specs, checkpoint: str):

@@ -27,6 +27,7 @@ from model.artifact import ArtifactMetadata, TargetInfo
 from model.export_onnx import export_onnx
 from model.graph_cache import GraphSet
 from model.nn import PaiNN, PropertyHead, SchNet, collate
+from model.nn.ensemble import EnsembleModel
 from model.nn.property_model import PropertyModel
 from model.training.checkpoints import (keep_epochs_up_to, restore_rng_state, rng_state,
                                         save_atomically)
@@ -326,8 +327,9 @@ def write_test_predictions(model: PropertyModel, config: TrainConfig, graphs: Gr
 
 
 def write_artifact(model, config, graphs, splits, specs, elements, metrics, fingerprint,
-                   directory: Path, members: int = 1) -> Path:
-    """model.onnx + model.json; `members` > 1 for an ensemble (the mean of that many models)."""
+                   directory: Path) -> Path:
+    """model.onnx + model.json; an EnsembleModel records how many networks it averages."""
+    members = len(model.members) if isinstance(model, EnsembleModel) else 1
     directory.mkdir(parents=True, exist_ok=True)
     example = collate(graphs, splits["train"][:4] if len(splits["train"]) >= 2
                       else np.arange(min(2, len(graphs))))
