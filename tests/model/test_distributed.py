@@ -39,5 +39,8 @@ def test_two_gloo_processes_match_one_process(data_file, tmp_path):
     first, second = (json.loads((tmp_path / run / "artifact" / "model.json").read_text())
                      for run in ("one", "two"))
     assert first["splits"] == second["splits"]
-    assert second["metrics"]["test"] == pytest.approx(first["metrics"]["test"], rel=1e-4)
+    # abs as well: an R² near 0 (an unlearned target after 3 epochs) differs by float32
+    # summation order alone, 3.5e-7 on -0.0027 in one CI run
+    assert second["metrics"]["test"] == pytest.approx(first["metrics"]["test"], rel=1e-4,
+                                                      abs=1e-6)
     assert launched.stdout.count("trained painn") == 1  # only the main process reports
